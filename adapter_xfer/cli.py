@@ -1,0 +1,174 @@
+"""The `adapter-xfer` command line: thin glue over the library functions that tests call directly.
+
+Exit codes: 0 success; 2 user error (one line on stderr naming the file, key or value at fault; no
+traceback unless `--debug`); 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from adapter_xfer.errors import UserError
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from adapter_xfer.formats import FORMATS
+    from adapter_xfer.methods import METHODS
+    from adapter_xfer.modeling import known_models
+    from adapter_xfer.tasks import TASKS
+
+    rows: list[tuple[str, ...]] = {
+        "tasks": lambda: [(t.name, t.format, str(len(t.languages)), t.summary) for t in TASKS.values()],
+        "methods": lambda: [(m.name, m.summary) for m in METHODS.values()],
+        "models": known_models,
+        "formats": lambda: [(name,) for name in FORMATS],
+    }[args.what]()
+    for row in rows:
+        print("\t".join(row))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from adapter_xfer.config import load_config
+    from adapter_xfer.run import validate
+
+    config = load_config(args.config, args.overrides)
+    for stage in validate(config):
+        print(stage)
+    print(f"{args.config}: valid")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from adapter_xfer.config import load_config
+    from adapter_xfer.run import train_run
+
+    outcome = train_run(load_config(args.config, args.overrides))
+    print(outcome.message)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from adapter_xfer.run import eval_run
+
+    print(eval_run(args.run_dir, args.overrides).message)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from adapter_xfer.scoring import score_file
+
+    metrics = score_file(args.task, args.lang, args.predictions, args.split, args.data_dir, args.max_examples)
+    print(json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from adapter_xfer.results import report
+
+    print(report(args.paths, args.out), end="")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from adapter_xfer.modeling import resolve_checkpoint
+
+    path = resolve_checkpoint(args.name, progress=True)
+    print(path)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from adapter_xfer.demo import run_demo
+
+    run_demo(args.out, model=args.model, compare_random=not args.no_random_baseline)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb."""
+    parser = argparse.ArgumentParser(prog="adapter-xfer", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("ls", help="list tasks, methods, models or formats")
+    p.add_argument("what", choices=["tasks", "methods", "models", "formats"])
+    p.set_defaults(func=_ls)
+
+    for name, func, text in (("validate", _validate, "check a config; loads no model"),
+                             ("train", _train, "train every stage of a config, then evaluate zero-shot")):
+        p = verbs.add_parser(name, help=text)
+        p.add_argument("config")
+        p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=10")
+        p.set_defaults(func=func)
+
+    p = verbs.add_parser("eval", help="re-evaluate a finished run into a new run folder")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", help="e.g. eval.languages=de,zh eval.split=dev")
+    p.set_defaults(func=_eval)
+
+    p = verbs.add_parser("score", help="score a predictions file against gold; prints JSON on its last line")
+    p.add_argument("task")
+    p.add_argument("--lang", required=True)
+    p.add_argument("--split", default="")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--max-examples", type=int, default=0, help="score the first N gold examples only")
+    p.set_defaults(func=_score)
+
+    p = verbs.add_parser("report", help="Markdown tables regenerated from results.json files")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=_report)
+
+    p = verbs.add_parser("models", help="prepare named offline models")
+    sub = p.add_subparsers(dest="action", required=True)
+    q = sub.add_parser("prepare", help="make a named model ready in the local cache; prints its folder")
+    q.add_argument("name")
+    q.set_defaults(func=_models)
+
+    p = verbs.add_parser("demo", help="the offline demo: language adapters, a chain, adapter vs full_ft")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--model", default=None, help="model name (default: the offline encoder, else tiny)")
+    p.add_argument("--no-random-baseline", action="store_true")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    for name in ("transformers", "adapters", "datasets", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `adapter-xfer`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_libraries()
+    try:
+        return args.func(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"adapter-xfer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adapter-xfer: interrupted (a re-run resumes from the last checkpoint)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"adapter-xfer: internal error: {type(exc).__name__}: {exc} (re-run with --debug)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

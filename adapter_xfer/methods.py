@@ -1,0 +1,146 @@
+"""The method table: what is trained and which adapters are active, per method.
+
+Every method is trained by the same `fit()` and evaluated by the same zero-shot loop; a method only
+decides (a) what the model looks like before training (`prepare`) and (b) which composition is active
+when predicting in a language (`setup_for`). The full fine-tuning baseline is just another entry.
+
+`adapters`' own state management has sharp edges (see the project notes): `train_adapter` resets the
+active setup and leaves every head trainable. `prepare` therefore sets `requires_grad` explicitly for
+every parameter and re-activates the composition afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from adapters.composition import Stack
+
+from adapter_xfer.errors import UserError
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of training a task.
+
+    Attributes:
+        name: method name (config key `method`).
+        summary: one line for `adapter-xfer ls methods`.
+        uses_lang_adapters: whether language adapters are trained/loaded and swapped at evaluation.
+        trains_base: whether base weights change (full fine-tuning).
+        prepare: `(model, task_adapter, head, lang_adapter, adapter_config) -> None`.
+        setup_for: `(lang_adapter | None, task_adapter) -> composition or None`.
+    """
+
+    name: str
+    summary: str
+    uses_lang_adapters: bool
+    trains_base: bool
+    prepare: Callable[..., None]
+    setup_for: Callable[..., object]
+
+
+def adapter_name(kind: str, key: str) -> str:
+    """`lang_<iso>` / `task_<task>`; validated because `adapters` stores them as module attributes."""
+    import torch.nn as nn
+
+    name = f"{kind}_{key}"
+    if not name.isidentifier() or hasattr(nn.ModuleDict(), name):
+        raise UserError(f"invalid adapter name '{name}'")
+    return name
+
+
+def is_param_of(param_name: str, module_name: str) -> bool:
+    """Whether a parameter belongs to the adapter or head called `module_name`."""
+    return f".{module_name}." in param_name or param_name.startswith(f"heads.{module_name}.")
+
+
+def set_trainable(model, names: set[str]) -> int:
+    """Make exactly the parameters of adapters/heads in `names` trainable; returns their count."""
+    count = 0
+    for param_name, param in model.named_parameters():
+        param.requires_grad = any(is_param_of(param_name, n) for n in names)
+        count += param.numel() if param.requires_grad else 0
+    return count
+
+
+def add_task_adapter(model, name: str, adapter_config) -> None:
+    """Add a bottleneck task adapter `name` unless the model already has it."""
+    from adapters import SeqBnConfig
+
+    if name in model.adapters_config.adapters:
+        return
+    if adapter_config.config not in ("seq_bn", "pfeiffer"):
+        raise UserError(f"adapter.config '{adapter_config.config}' is not supported yet (use seq_bn)")
+    config = SeqBnConfig(
+        reduction_factor=adapter_config.reduction_factor, non_linearity=adapter_config.non_linearity
+    )
+    model.add_adapter(name, config=config)
+
+
+def _prepare_adapter(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config) -> None:
+    if lang_adapter is None:
+        raise UserError("method 'adapter' needs an English language adapter (lang_en)")
+    add_task_adapter(model, task_adapter, adapter_config)
+    model.train_adapter(task_adapter)  # freezes the base; also resets the active setup (re-set below)
+    model.set_active_adapters(Stack(lang_adapter, task_adapter))
+    model.active_head = head
+    set_trainable(model, {task_adapter, head})
+
+
+def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config) -> None:
+    model.set_active_adapters(None)
+    model.active_head = head
+    for param_name, param in model.named_parameters():
+        if param_name.startswith("heads."):
+            param.requires_grad = is_param_of(param_name, head)
+        else:  # the encoder trains; adapters and the pooler (no flex head reads it) get no gradient
+            param.requires_grad = not any(part in param_name for part in _NOT_ENCODER)
+
+
+_NOT_ENCODER = (".adapters.", "invertible_adapters", "adapter_fusion", ".pooler.", "prefix_tuning", ".loras.")
+
+
+def _adapter_setup(lang_adapter: str | None, task_adapter: str):
+    return Stack(lang_adapter, task_adapter) if lang_adapter else Stack(task_adapter)
+
+
+def _no_setup(lang_adapter: str | None, task_adapter: str):
+    return None
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "adapter",
+            "task adapter trained under Stack(lang_en, task) on a frozen encoder; language swapped at test",
+            uses_lang_adapters=True,
+            trains_base=False,
+            prepare=_prepare_adapter,
+            setup_for=_adapter_setup,
+        ),
+        Method(
+            "full_ft",
+            "full fine-tuning baseline: every encoder weight and the head train; no adapters",
+            uses_lang_adapters=False,
+            trains_base=True,
+            prepare=_prepare_full_ft,
+            setup_for=_no_setup,
+        ),
+    )
+}
+
+
+def get_method(name: str) -> Method:
+    """Look a method up by name."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UserError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})") from None
+
+
+def activate(model, setup, head: str) -> None:
+    """Activate a composition and its head together (never one without the other)."""
+    model.set_active_adapters(setup)
+    model.active_head = head

@@ -1,0 +1,234 @@
+"""The top-level run functions: the only library code that sees an `ExperimentConfig`.
+
+`train_run` walks one experiment through its stages (language adapters, English intermediate
+chain, target training on English, zero-shot evaluation in every language) and writes one run
+folder; `eval_run` re-evaluates a finished run into a new folder; `validate` checks a config
+without loading any model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from adapter_xfer.config import ExperimentConfig, _build, config_to_dict, parse_override
+from adapter_xfer.data import default_eval_split, find_layout
+from adapter_xfer.errors import UserError
+from adapter_xfer.formats import get_format
+from adapter_xfer.io_utils import stable_hash
+from adapter_xfer.methods import Method, get_method
+from adapter_xfer.modeling import base_identity, load_model, load_tokenizer, resolve_checkpoint
+from adapter_xfer.results import RESULTS_FILE, averages, git_commit, read_results, versions, write_results
+from adapter_xfer.stages import (
+    Context,
+    StageInterrupted,
+    build_task_model,
+    ensure_intermediate,
+    ensure_lang_adapter,
+    is_main_process,
+    load_adapter_into,
+    read_stage,
+    save_task_artifact,
+    train_task,
+)  # fmt: skip
+from adapter_xfer.tasks import Task, get_task, training_task
+from adapter_xfer.zero_shot import evaluate_languages, main_metric
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where a run went and whether it finished (a stopped run resumes when started again)."""
+
+    run_dir: Path
+    completed: bool
+    message: str
+
+
+def default_output_dir(config: ExperimentConfig) -> Path:
+    chain = "-".join([*config.intermediate, config.task])
+    return Path("runs") / f"{chain}-{config.method}-{config.model.replace('/', '_')}-s{config.seed}"
+
+
+def validate(config: ExperimentConfig) -> list[str]:
+    """Check names, languages and local files; load no model. Returns the stages the run would run."""
+    task, method = get_task(config.task), get_method(config.method)
+    chain = [get_task(name) for name in config.intermediate]
+    train_data = training_task(task)
+    for step in [*chain, train_data, task]:
+        get_format(step.format)
+    for lang in config.eval.languages:
+        if lang not in task.languages:
+            raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
+                            f"(languages: {' '.join(task.languages)})")  # fmt: skip
+    for lang in config.lang_adapters.pretrained:
+        if lang not in task.languages and lang != "en":
+            raise UserError(f"lang_adapters.pretrained: '{lang}' is not a language of '{task.name}'")
+    if config.data_dir is not None:
+        if not Path(config.data_dir).is_dir():
+            raise UserError(f"data_dir not found: {config.data_dir}")
+        for step in [*chain, train_data]:
+            for split in ("train", "dev"):
+                layout, folder = find_layout(step, split, config.data_dir)
+                if not (folder / layout.files[split].format(lang="en")).is_file():
+                    raise UserError(f"data file not found: {folder / layout.files[split].format(lang='en')}")
+        split = config.eval.split or default_eval_split(task, config.data_dir)
+        for lang in config.eval.languages or task.languages:
+            layout, folder = find_layout(task, split, config.data_dir)
+            if not (folder / layout.files[split].format(lang=lang)).is_file():
+                raise UserError(f"data file not found: {folder / layout.files[split].format(lang=lang)}")
+    resolve_model_name_only(config.model)
+    stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
+    stages += [f"intermediate: {t.name} ({method.name})" for t in chain]
+    stages += [f"target: {task.name} trained on {train_data.name} ({method.name})", "zero-shot evaluation"]
+    return stages
+
+
+def resolve_model_name_only(name: str) -> None:
+    """Reject model names that are clearly wrong (a missing folder) without loading anything."""
+    from adapter_xfer.offline_models import is_offline_model
+
+    if name == "tiny" or is_offline_model(name):
+        return
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+        raise UserError(f"model folder not found: {name}")
+
+
+def _adapter_languages(config: ExperimentConfig, task: Task, method: Method) -> list[str]:
+    if not method.uses_lang_adapters:
+        return []
+    return sorted({"en", *(config.eval.languages or task.languages)}, key=lambda x: (x != "en", x))
+
+
+def _context(config: ExperimentConfig) -> Context:
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    checkpoint = resolve_checkpoint(config.model)
+    identity = base_identity(load_model(checkpoint), config.model)
+    data_dir = str(Path(config.data_dir).resolve()) if config.data_dir else None
+    return Context(checkpoint, identity, load_tokenizer(checkpoint), data_dir,
+                   Path(config.cache_dir).resolve(), config.seed, config.train.bf16)  # fmt: skip
+
+
+def _lang_folders(ctx: Context, config: ExperimentConfig, langs: list[str]) -> dict[str, Path | None]:
+    return {
+        lang: None if lang in config.lang_adapters.pretrained else ensure_lang_adapter(ctx, lang, config.lang_adapters)
+        for lang in langs
+    }
+
+
+def train_run(config: ExperimentConfig) -> RunOutcome:
+    """Run every stage of `config` and write its run folder (resuming a stopped run)."""
+    started = time.perf_counter()
+    validate(config)
+    task, method = get_task(config.task), get_method(config.method)
+    run_dir = Path(config.output_dir) if config.output_dir else default_output_dir(config)
+    if (run_dir / RESULTS_FILE).is_file():
+        raise UserError(f"{run_dir} already holds a finished run; choose another output_dir")
+    ctx = _context(config)
+    langs = _adapter_languages(config, task, method)
+    pretrained = dict(config.lang_adapters.pretrained)
+    try:
+        lang_folders = _lang_folders(ctx, config, langs)
+        if method.uses_lang_adapters and lang_folders.get("en") is None and "en" not in pretrained:
+            raise UserError("no English raw text for the English language adapter (raw_text/en.txt)")
+        previous = None
+        for name in config.intermediate:
+            previous = ensure_intermediate(ctx, method, get_task(name), config.train, config.adapter,
+                                           lang_folders, pretrained, previous)  # fmt: skip
+        model, name, fit_result = train_task(ctx, method, task, training_task(task), config.train,
+                                             config.adapter, lang_folders, pretrained, previous,
+                                             run_dir / "checkpoint")  # fmt: skip
+    except StageInterrupted as stop:
+        return RunOutcome(run_dir, False, f"{stop}; run the same command again to resume")
+    if not fit_result.completed:
+        return RunOutcome(run_dir, False, f"stopped after {fit_result.steps} of {fit_result.total_steps} "
+                          "steps; run the same command again to resume")  # fmt: skip
+    if is_main_process():
+        save_task_artifact(model, method, name, run_dir / "artifacts", ctx.identity, task=task.name)
+        results = _evaluate(ctx, config, model, method, task, name, lang_folders, run_dir)
+        results.update(
+            trainable_params=fit_result.trainable_params,
+            fit={"steps": fit_result.steps, "best_dev": fit_result.best_metric, "history": fit_result.history},
+            stages=_stage_refs(lang_folders, config, previous),
+            wall_time_s=round(time.perf_counter() - started, 2),
+        )
+        write_results(run_dir, results)
+        shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+    return RunOutcome(run_dir, True, f"wrote {run_dir / RESULTS_FILE}")
+
+
+def _stage_refs(lang_folders: dict[str, Path | None], config: ExperimentConfig, previous: Path | None) -> list:
+    refs = [read_stage(folder) for folder in lang_folders.values() if folder is not None]
+    return refs + ([read_stage(previous)] if previous is not None else [])
+
+
+def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, name: str,
+              lang_folders: dict[str, Path | None], run_dir: Path) -> dict:  # fmt: skip
+    """Zero-shot evaluation in every language + the common fields of `results.json`."""
+    split = config.eval.split or default_eval_split(task, ctx.data_dir)
+    available = {lang for lang, f in lang_folders.items() if f is not None} | set(config.lang_adapters.pretrained)
+    per_language, notes = evaluate_languages(
+        model, method, task, name, list(config.eval.languages or task.languages), available, split,
+        ctx.data_dir, ctx.tokenizer, config.train.max_seq_length, config.eval.batch_size,
+        config.eval.max_examples, run_dir / "predictions",
+    )  # fmt: skip
+    metric = main_metric(next(iter(per_language.values())))
+    average, zero_shot = averages(per_language, metric, task.source_language)
+    return {
+        "run_id": f"{run_dir.name}-{stable_hash(config_to_dict(config), 8)}",
+        "task": task.name, "method": method.name, "model": config.model, "seed": config.seed,
+        "intermediate": list(config.intermediate), "metric": metric, "config": config_to_dict(config),
+        "base_model": ctx.identity.to_dict(), "versions": versions(), "git_commit": git_commit(),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "per_language": per_language, "average": average, "average_zero_shot": zero_shot, "notes": notes,
+    }  # fmt: skip
+
+
+def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunOutcome:
+    """Re-evaluate a finished run's setup (e.g. other languages or splits) into a new run folder."""
+    started = time.perf_counter()
+    source = read_results(run_dir)
+    run_dir = Path(run_dir)
+    data = source["config"]
+    for item in overrides:
+        keys, value = parse_override(item)
+        target = data
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
+    config = _build(ExperimentConfig, data, f"{run_dir / RESULTS_FILE} + overrides")
+    if config.output_dir != source["config"]["output_dir"]:
+        out = Path(config.output_dir)
+        if out.exists():
+            raise UserError(f"{out} already exists; eval never overwrites a run folder")
+    else:
+        n = 1
+        while (out := run_dir.parent / f"{run_dir.name}-eval{n}").exists():
+            n += 1
+    task, method = get_task(config.task), get_method(config.method)
+    ctx = _context(config)
+    lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
+    labels, artifacts = training_task(task).labels, run_dir / "artifacts"
+    if method.trains_base:
+        model, name = build_task_model(ctx, method, task.name, labels, task.format, {}, {}, artifacts)
+    else:
+        model, name = build_task_model(ctx, method, task.name, labels, task.format, lang_folders,
+                                       dict(config.lang_adapters.pretrained), None)  # fmt: skip
+        load_adapter_into(model, artifacts, name, ctx.identity, with_head=True)
+    results = _evaluate(ctx, config, model, method, task, name, lang_folders, out)
+    results.update(trainable_params=source["trainable_params"], source_run=str(run_dir),
+                   stages=source.get("stages", []), wall_time_s=round(time.perf_counter() - started, 2))  # fmt: skip
+    write_results(out, results)
+    return RunOutcome(out, True, f"wrote {out / RESULTS_FILE}")
+
+
+def set_threads(threads: int) -> None:
+    """Honour the `threads` setting (0: leave torch's default, all cores)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

@@ -1,0 +1,41 @@
+"""`score`: a predictions file (the contracts' JSONL format) against the gold of a task split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adapter_xfer.data import default_eval_split, load_split
+from adapter_xfer.errors import UserError
+from adapter_xfer.formats import get_format
+from adapter_xfer.io_utils import read_jsonl
+from adapter_xfer.tasks import get_task
+from adapter_xfer.zero_shot import score
+
+
+def read_predictions(path: str | Path) -> dict[Any, Any]:
+    """`{id: prediction}` from a predictions JSONL file; duplicate or missing keys are errors."""
+    if not Path(path).is_file():
+        raise UserError(f"predictions file not found: {path}")
+    predictions: dict[Any, Any] = {}
+    for number, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
+            raise UserError(f"{path}:{number}: each line needs 'id' and 'prediction'")
+        if row["id"] in predictions:
+            raise UserError(f"{path}:{number}: duplicate id {row['id']!r}")
+        predictions[row["id"]] = row["prediction"]
+    return predictions
+
+
+def score_file(task_name: str, lang: str, predictions_path: str | Path, split: str = "",
+               data_dir: str | None = None, max_examples: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Score a predictions file; returns the metrics with `n` and `split`."""
+    task = get_task(task_name)
+    split = split or default_eval_split(task, data_dir)
+    records = load_split(task, lang, split, data_dir, max_examples)
+    predictions = read_predictions(predictions_path)
+    unknown = [k for k in predictions if k not in {r["id"] for r in records}]
+    if unknown:
+        raise UserError(f"{predictions_path}: id {unknown[0]!r} is not in {task.name} {lang} {split}")
+    metrics = score(task, get_format(task.format), predictions, records, lang)
+    return {**metrics, "split": split}

@@ -1,0 +1,223 @@
+"""Stages and their cache: language adapters, intermediate-task stages, and the target stage.
+
+A stage that other runs can reuse (a language adapter, an intermediate task adapter or fine-tune) is
+stored under `cache_dir/stages/<kind>-<name>-<key>/`, where the key hashes everything that
+determines it (base-model identity, data source, settings, seed, the stage it continues from). A
+stage folder appears only when complete (built under a temporary name); its training checkpoints
+live in `cache_dir/work/` so a killed stage resumes. Every saved adapter and model records the base
+identity, checked on load.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
+from adapter_xfer.data import load_raw_text, load_split
+from adapter_xfer.errors import UserError
+from adapter_xfer.formats import get_format
+from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
+from adapter_xfer.lang_adapters import train_language_adapter
+from adapter_xfer.methods import Method, activate, adapter_name
+from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
+from adapter_xfer.tasks import Task
+from adapter_xfer.train import FitResult, fit, process_state
+from adapter_xfer.zero_shot import dev_evaluator
+
+META_FILE = "adapter_xfer.json"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage of one run shares (plain values, built once by the run function)."""
+
+    checkpoint: str
+    identity: BaseIdentity
+    tokenizer: Any
+    data_dir: str | None
+    cache_dir: Path
+    seed: int
+    bf16: bool
+
+
+def is_main_process() -> bool:
+    return process_state().is_main_process
+
+
+def _wait() -> None:
+    process_state().wait_for_everyone()
+
+
+def stage_dir(ctx: Context, kind: str, name: str, payload: dict) -> Path:
+    """The cache folder of a stage, keyed by everything that determines it."""
+    key = stable_hash({"kind": kind, "name": name, "base": ctx.identity.to_dict(), "seed": ctx.seed,
+                       "data": ctx.data_dir, **payload})  # fmt: skip
+    return ctx.cache_dir / "stages" / f"{kind}-{name}-{key}"
+
+
+def write_meta(folder: Path, identity: BaseIdentity, **fields: Any) -> None:
+    """Record the base identity (and anything else) beside a saved adapter or model."""
+    atomic_write_json(folder / META_FILE, {"base_model": identity.to_dict(), **fields})
+
+
+def read_stage(folder: Path) -> dict:
+    """A stage's record (kind, settings, metrics) and where it lives, for `results.json`."""
+    record = json.loads((Path(folder) / "stage.json").read_text(encoding="utf-8"))
+    return {"path": str(folder), "key": Path(folder).name, **record}
+
+
+def read_meta(folder: Path) -> dict:
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        raise UserError(f"{folder} is not an adapter_xfer artifact (no {META_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> Path | None:
+    """The folder of language adapter `lang_<lang>`, trained and cached on first use.
+
+    Returns None when no raw text exists for `lang` locally (the caller falls back to English).
+    """
+    name = adapter_name("lang", lang)
+    settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
+    folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings})
+    if (folder / "stage.json").is_file():
+        return folder
+    try:
+        lines = load_raw_text(lang, ctx.data_dir, config.max_lines)
+    except UserError:
+        if ctx.data_dir is not None:
+            return None
+        raise
+    model = load_model(ctx.checkpoint, keep_mlm_head=True)
+    from transformers import set_seed
+
+    set_seed(ctx.seed)
+    result, metrics = train_language_adapter(
+        model, ctx.tokenizer, name, lines, config, ctx.seed,
+        checkpoint_dir=ctx.cache_dir / "work" / folder.name, bf16=ctx.bf16,
+    )  # fmt: skip
+    if not result.completed:
+        raise StageInterrupted(f"language adapter {name} stopped after {result.steps} steps")
+    if is_main_process():
+        with atomic_dir(folder) as tmp:
+            model.save_adapter(str(tmp / name), name, with_head=False, use_safetensors=True)
+            write_meta(tmp / name, ctx.identity, kind="lang", name=name, language=lang)
+            atomic_write_json(tmp / "stage.json", {"kind": "lang", "name": name, "language": lang,
+                              "settings": settings, "metrics": metrics, "fit": asdict(result)})  # fmt: skip
+    _wait()
+    return folder
+
+
+class StageInterrupted(Exception):
+    """A stage stopped early on purpose (`train.stop_after_steps`); re-running resumes it."""
+
+
+def load_adapter_into(model, folder: Path, name: str, identity: BaseIdentity, with_head: bool = False) -> None:
+    """Load a saved adapter (checking its base identity) under `name`."""
+    path = Path(folder) / name if (Path(folder) / name).is_dir() else Path(folder)
+    check_identity(read_meta(path)["base_model"], identity, f"adapter {path}")
+    model.load_adapter(str(path), load_as=name, with_head=with_head, use_safetensors=True)
+
+
+def load_pretrained_lang_adapter(model, source: str, name: str) -> None:
+    """A language adapter given by Hub id or folder (e.g. AdapterHub's `*-wiki_pfeiffer`)."""
+    try:
+        model.load_adapter(source, load_as=name, with_head=False, use_safetensors=Path(source).is_dir())
+    except Exception as exc:
+        raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}") from None
+
+
+def build_task_model(ctx: Context, method: Method, task_name: str, labels, fmt_name: str,
+                     lang_folders: dict[str, Path | None], pretrained: dict[str, str],
+                     init_from: Path | None):  # fmt: skip
+    """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
+
+    Returns the model and the names of its task adapter and head (the same name, so that `adapters`
+    activates the head with the adapter).
+    """
+    from transformers import set_seed
+
+    set_seed(ctx.seed)  # new adapters and heads are initialised from the global RNG
+    task_adapter = adapter_name("task", task_name)
+    if method.trains_base and init_from is not None:
+        check_identity(read_meta(init_from / "model")["base_model"], ctx.identity, f"model {init_from}")
+        model = load_model(str(init_from / "model"))
+    else:
+        model = load_model(ctx.checkpoint)
+    if method.uses_lang_adapters:
+        for lang, folder in lang_folders.items():
+            name = adapter_name("lang", lang)
+            if lang in pretrained:
+                load_pretrained_lang_adapter(model, pretrained[lang], name)
+            elif folder is not None:
+                load_adapter_into(model, folder, name, ctx.identity)
+        if not method.trains_base and init_from is not None:
+            # The target's task adapter starts from the intermediate one (its head is left behind).
+            source = next(p for p in init_from.iterdir() if p.is_dir() and p.name.startswith("task_"))
+            check_identity(read_meta(source)["base_model"], ctx.identity, f"adapter {source}")
+            model.load_adapter(str(source), load_as=task_adapter, with_head=False, use_safetensors=True)
+    if method.trains_base and init_from is not None:
+        for head in [h for h in model.heads if h != task_adapter]:
+            model.delete_head(head)  # the predecessor's head has served its purpose
+    if task_adapter not in model.heads:
+        get_format(fmt_name).add_head(model, task_adapter, labels)
+    return model, task_adapter
+
+
+def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
+               adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
+               init_from: Path | None, checkpoint_dir: Path) -> tuple[Any, str, FitResult]:  # fmt: skip
+    """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
+
+    Returns the trained model (best dev weights loaded), the task adapter/head name and the fit result.
+    """
+    fmt = get_format(train_data.format)
+    model, name = build_task_model(ctx, method, task.name, train_data.labels, train_data.format,
+                                   lang_folders, pretrained, init_from)  # fmt: skip
+    lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
+    method.prepare(model, name, name, lang_en, adapter)
+    train = load_split(train_data, "en", "train", ctx.data_dir, schedule.max_train_examples)
+    dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
+    features = fmt.preprocess(train, ctx.tokenizer, train_data.labels, schedule.max_seq_length)
+    evaluate = dev_evaluator(train_data, fmt, dev, ctx.tokenizer, schedule.max_seq_length, 64)
+    result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed,
+                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})")  # fmt: skip
+    activate(model, method.setup_for(lang_en, name), name)
+    return model, name, result
+
+
+def save_task_artifact(model, method: Method, name: str, folder: Path, identity: BaseIdentity, **meta) -> None:
+    """Save what a task stage trained: the task adapter with its head, or the whole fine-tuned model."""
+    if method.trains_base:
+        model.save_pretrained(str(folder / "model"), safe_serialization=True)
+        write_meta(folder / "model", identity, kind="model", name=name, **meta)
+    else:
+        model.save_adapter(str(folder / name), name, with_head=True, use_safetensors=True)
+        write_meta(folder / name, identity, kind="task", name=name, **meta)
+
+
+def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: TrainConfig,
+                        adapter: AdapterConfig, lang_folders: dict[str, Path | None],
+                        pretrained: dict[str, str], init_from: Path | None) -> Path:  # fmt: skip
+    """An English intermediate-task stage (cached): task adapter + head, or a full fine-tune."""
+    payload = {"method": method.name, "schedule": asdict(schedule), "adapter": asdict(adapter),
+               "lang_en": str(lang_folders.get("en")), "pretrained": pretrained,
+               "init_from": str(init_from)}  # fmt: skip
+    folder = stage_dir(ctx, "intermediate", f"{task.name}-{method.name}", payload)
+    if (folder / "stage.json").is_file():
+        return folder
+    model, name, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
+                                     init_from, ctx.cache_dir / "work" / folder.name)  # fmt: skip
+    if not result.completed:
+        raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
+    if is_main_process():
+        with atomic_dir(folder) as tmp:
+            save_task_artifact(model, method, name, tmp, ctx.identity, task=task.name, labels=list(task.labels))
+            atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
+                              "method": method.name, "fit": asdict(result)})  # fmt: skip
+    _wait()
+    return folder

@@ -1,0 +1,247 @@
+"""The one training loop: every method, objective and stage is trained by `fit()`.
+
+Same batches (length-grouped, dynamically padded, ordered by (seed, epoch)), same schedule (AdamW,
+linear warm-up and decay), same selection (best English dev score), same checkpoints for every
+method, so comparisons are fair by construction. `accelerate` supplies devices, mixed precision and
+multi-process data parallelism: each optimizer step consumes one batch per process from the same
+global order, and the model is wrapped together with its objective so that any loss (classification,
+masked LM at masked positions only) is synchronised by DDP.
+
+Resume is exact: data order and dropout are functions of (seed, step, rank), and a checkpoint holds
+the trainable weights, the best weights so far, the optimizer and scheduler state and the history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from adapter_xfer.config import TrainConfig
+from adapter_xfer.io_utils import atomic_dir
+
+LossFn = Callable[[nn.Module, dict[str, Any]], torch.Tensor]
+
+
+@dataclass
+class FitResult:
+    """What a `fit()` call did."""
+
+    completed: bool
+    steps: int
+    total_steps: int
+    best_metric: float | None
+    trainable_params: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+
+
+def default_loss(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+    """The loss the active head computes from `labels`."""
+    return model(**batch).loss
+
+
+class _Objective(nn.Module):
+    """Model + loss in one module, so DDP synchronises whatever the objective touches."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, **batch: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Length-grouped batches for one epoch: shuffle, sort within mega-chunks, shuffle the batches.
+
+    Batches hold examples of similar length (little padding) while the order stays random; the
+    result is a pure function of (lengths, batch_size, seed, epoch).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    permutation = rng.permutation(len(lengths))
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(permutation), chunk):
+        part = sorted(permutation[start : start + chunk], key=lambda i: -lengths[i])
+        batches += [[int(i) for i in part[j : j + batch_size]] for j in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _optimizer(model: nn.Module, schedule: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": schedule.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    try:  # fused AdamW is several times faster than foreach on CPU too
+        return torch.optim.AdamW(groups, lr=schedule.learning_rate, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups, lr=schedule.learning_rate)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of every trainable parameter."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def process_state():
+    """The process group as `accelerate` sees it; on a machine without GPUs, several CPU
+    processes (torchrun / accelerate launch) form a gloo group."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _accelerator(bf16: bool):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    process_state()
+    # The accelerator state is a process-wide singleton; precision may differ between stages.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+
+
+def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best: dict | None) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_dir(folder) as tmp:
+        save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, tmp / "trainable.safetensors")
+        if best is not None:
+            save_file({k: v.contiguous() for k, v in best.items()}, tmp / "best.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optim.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, dict | None]:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(folder / "trainable.safetensors"), strict=False)
+    best = load_file(folder / "best.safetensors") if (folder / "best.safetensors").is_file() else None
+    optim = torch.load(folder / "optim.pt", weights_only=True)
+    optimizer.load_state_dict(optim["optimizer"])
+    scheduler.load_state_dict(optim["scheduler"])
+    return json.loads((folder / "state.json").read_text()), best
+
+
+def _check_gradients(model: nn.Module) -> None:
+    """Trainable means receives a gradient: anything else breaks DDP and the parameter counts."""
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} trainable parameters received no gradient, e.g. {missing[:3]}")
+
+
+def fit(
+    model: nn.Module,
+    features: list[dict[str, Any]],
+    collate: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    schedule: TrainConfig,
+    seed: int,
+    *,
+    loss_fn: LossFn = default_loss,
+    evaluate: Callable[[nn.Module], float] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    desc: str = "train",
+) -> FitResult:
+    """Train the trainable parameters of `model` on `features`.
+
+    Args:
+        model: the prepared model (its `requires_grad` flags say what trains).
+        features: preprocessed examples, each with `input_ids`.
+        collate: pads a list of features into a batch of tensors.
+        schedule: steps or epochs, batch size, learning rate, warm-up, evaluation cadence, bf16.
+        seed: fixes data order, dropout and masking (with the step and process rank).
+        loss_fn: the objective `(model, batch) -> loss`.
+        evaluate: English dev score (higher is better) used to select the best weights.
+        checkpoint_dir: where to checkpoint; an existing checkpoint there is resumed.
+        desc: progress-bar label.
+    """
+    started = time.perf_counter()
+    accelerator = _accelerator(schedule.bf16)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    lengths = [len(f["input_ids"]) for f in features]
+    steps_per_epoch = max(1, (math.ceil(len(features) / schedule.batch_size)) // world)
+    total = schedule.max_steps if schedule.max_steps > 0 else math.ceil(schedule.epochs * steps_per_epoch)
+    eval_every = schedule.eval_steps if schedule.eval_steps > 0 else steps_per_epoch
+    save_every = schedule.save_steps if schedule.save_steps > 0 else eval_every
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    optimizer = _optimizer(model, schedule)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * total), total)
+    state: dict[str, Any] = {"step": 0, "best_metric": None, "history": [], "total_steps": total}
+    best: dict[str, torch.Tensor] | None = None
+    checkpoint = Path(checkpoint_dir) if checkpoint_dir else None
+    if checkpoint is not None and (checkpoint / "state.json").is_file():
+        state, best = _load_checkpoint(checkpoint, model, optimizer, scheduler)
+    wrapped, optimizer = accelerator.prepare(_Objective(model, loss_fn), optimizer)
+
+    orders: dict[int, list[list[int]]] = {}
+    bar = tqdm(total=total, initial=state["step"], desc=desc, disable=not accelerator.is_main_process,
+               file=sys.stderr, dynamic_ncols=True, mininterval=1.0)  # fmt: skip
+    model.train()
+    checked = False
+    running = state.setdefault("running", [])  # losses since the last evaluation (kept across resume)
+    while state["step"] < total:
+        step = state["step"]
+        epoch, within = divmod(step, steps_per_epoch)
+        if epoch not in orders:
+            orders = {epoch: batch_order(lengths, schedule.batch_size, seed, epoch)}
+        indices = orders[epoch][within * world + rank]
+        torch.manual_seed(seed * 1_000_003 + step * world + rank)  # dropout/masking: f(seed, step, rank)
+        batch = {k: v.to(accelerator.device) for k, v in collate([features[i] for i in indices]).items()}
+        with accelerator.autocast():
+            loss = wrapped(**batch)
+        accelerator.backward(loss)
+        if not checked:
+            _check_gradients(model)
+            checked = True
+        if schedule.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] = step = step + 1
+        running.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
+        if evaluate is not None and (step % eval_every == 0 or step == total):
+            model.eval()
+            with torch.no_grad():
+                metric = float(evaluate(model))
+            model.train()
+            state["history"].append({"step": step, "loss": float(np.mean(running)), "dev": metric})
+            running.clear()
+            if state["best_metric"] is None or metric > state["best_metric"]:
+                state["best_metric"], best = metric, trainable_state(model)
+        stopping = schedule.stop_after_steps > 0 and step >= schedule.stop_after_steps and step < total
+        if checkpoint is not None and (step % save_every == 0 or stopping) and step < total:
+            if accelerator.is_main_process:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best)
+            accelerator.wait_for_everyone()
+        if stopping:
+            bar.close()
+            return FitResult(False, step, total, state["best_metric"], trainable, state["history"],
+                             time.perf_counter() - started)  # fmt: skip
+    bar.close()
+    if best is not None:
+        model.load_state_dict(best, strict=False)
+    model.eval()
+    return FitResult(True, state["step"], total, state["best_metric"], trainable, state["history"],
+                     time.perf_counter() - started)  # fmt: skip

@@ -1,0 +1,95 @@
+"""Prediction and zero-shot evaluation: one path for every method and language.
+
+For each language the method's composition is activated with that language's adapter (falling back
+to English, with a note, when none exists), the split is predicted in length-sorted batches with
+dynamic padding, and the predictions are scored by the task's metric. The same `predict` serves
+English dev selection during training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adapter_xfer.formats import Format
+from adapter_xfer.tasks import Task
+
+
+@torch.no_grad()
+def predict(model, fmt: Format, records, tokenizer, labels, max_length: int, batch_size: int) -> dict:
+    """Predictions `{id: prediction}` for `records` with the currently active setup and head."""
+    model.eval()
+    features = fmt.preprocess(records, tokenizer, labels, max_length)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    ordered = [features[i] for i in order]
+    outputs = []
+    device = next(model.parameters()).device
+    for start in range(0, len(ordered), batch_size):
+        batch = fmt.collate(ordered[start : start + batch_size], tokenizer)
+        batch.pop("labels", None)
+        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        outputs.append(logits.float().cpu())
+    return fmt.decode(outputs, ordered, records, labels)
+
+
+def score(task: Task, fmt: Format, predictions: dict, records, lang: str) -> dict[str, float]:
+    """Score predictions against the gold of `records` with the task's metric (0-100 scale)."""
+    from adapter_xfer.metrics import METRICS
+
+    metric: Callable[..., dict[str, Any]] = METRICS[task.metric]
+    golds = fmt.gold(records)
+    return metric(predictions, golds, lang=lang) if task.metric == "mlqa" else metric(predictions, golds)
+
+
+def dev_evaluator(task: Task, fmt: Format, records, tokenizer, max_length: int, batch_size: int):
+    """A `fit()` callback: the main metric of `task` on English dev records."""
+
+    def evaluate(model) -> float:
+        predictions = predict(model, fmt, records, tokenizer, task.labels, max_length, batch_size)
+        metrics = score(task, fmt, predictions, records, "en")
+        return metrics[main_metric(metrics)]
+
+    return evaluate
+
+
+def main_metric(metrics: dict[str, float]) -> str:
+    """The headline metric of a metrics dict (F1 where a task reports it, else accuracy)."""
+    for name in ("f1", "accuracy", "exact_match"):
+        if name in metrics:
+            return name
+    raise KeyError(f"no headline metric in {sorted(metrics)}")
+
+
+def evaluate_languages(model, method, task: Task, name: str, languages: list[str], available: set[str],
+                       split: str, data_dir, tokenizer, max_length: int, batch_size: int,
+                       max_examples: int, predictions_dir: Path) -> tuple[dict, list[str]]:  # fmt: skip
+    """Zero-shot evaluation of `task` in every language; writes one predictions file per language.
+
+    Returns `per_language` (`{lang: {metric: value, "n": ..., "split": ...}}`) and notes such as
+    language-adapter fallbacks.
+    """
+    from adapter_xfer.data import load_split
+    from adapter_xfer.formats import get_format
+    from adapter_xfer.io_utils import atomic_write_jsonl
+    from adapter_xfer.methods import activate, adapter_name
+
+    fmt, labels = get_format(task.format), task.labels
+    per_language: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    for lang in languages:
+        lang_adapter = None
+        if method.uses_lang_adapters:
+            lang_adapter = adapter_name("lang", lang if lang in available else "en")
+            if lang not in available:
+                notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
+        activate(model, method.setup_for(lang_adapter, name), name)
+        records = load_split(task, lang, split, data_dir, max_examples)
+        predictions = predict(model, fmt, records, tokenizer, labels, max_length, batch_size)
+        atomic_write_jsonl(predictions_dir / f"{task.name}.{lang}.{split}.jsonl",
+                           [{"id": k, "prediction": v} for k, v in predictions.items()])  # fmt: skip
+        metrics = score(task, fmt, predictions, records, lang)
+        per_language[lang] = {**metrics, "split": split}
+    return per_language, notes
