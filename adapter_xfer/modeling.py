@@ -58,6 +58,8 @@ def resolve_checkpoint(name: str, progress: bool = True) -> str:
 
     if name == TINY_NAME:
         return str(prepare_tiny(cache_root()))
+    if name.startswith(RANDOM_PREFIX):
+        return str(prepare_random_init(name[len(RANDOM_PREFIX) :], progress))
     from adapter_xfer.offline_models import is_offline_model, prepare_offline_model
 
     if is_offline_model(name):
@@ -70,6 +72,35 @@ def resolve_checkpoint(name: str, progress: bool = True) -> str:
     if name.startswith((".", "/", "~")):
         raise UserError(f"model folder not found: {name}")
     return name  # a Hub id
+
+
+RANDOM_PREFIX = "random:"
+RANDOM_INIT_SEED = 4321
+
+
+def prepare_random_init(name: str, progress: bool = True) -> Path:
+    """`random:<model>`: the same architecture and tokenizer with randomly initialised weights.
+
+    The control for transfer experiments: the same pipeline on an encoder that learned nothing.
+    Built once from a fixed seed into the cache; it has no MLM head.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    from adapter_xfer.io_utils import atomic_dir, stable_hash
+
+    source = resolve_checkpoint(name, progress)
+    folder = cache_root() / "models" / f"random-{Path(name).name}-{stable_hash(source, 8)}"
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder
+    config = AutoConfig.from_pretrained(source)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = AutoModel.from_config(config, add_pooling_layer=False)
+    model.config._name_or_path = f"{RANDOM_PREFIX}{name}"
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(source).save_pretrained(tmp)
+    return folder
 
 
 def load_tokenizer(checkpoint: str):
@@ -94,7 +125,11 @@ def load_model(checkpoint: str, keep_mlm_head: bool = False):
     previous = logging.getLogger("transformers.modeling_utils").level
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     try:
-        model = AutoAdapterModel.from_pretrained(checkpoint)
+        # Weights missing from the checkpoint (an MLM checkpoint has no pooler) are initialised from
+        # the global RNG: fix it, so that every load of a checkpoint gives the same model.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = AutoAdapterModel.from_pretrained(checkpoint)
     except OSError as exc:
         raise UserError(f"cannot load model '{checkpoint}': {str(exc).splitlines()[0]}") from None
     finally:
@@ -132,12 +167,15 @@ def has_mlm_head(checkpoint: str) -> bool:
 
 
 def base_identity(model, name: str) -> BaseIdentity:
-    """Fingerprint the base encoder: its config (minus volatile keys) and its weights (no adapters)."""
+    """Fingerprint the base encoder: its config (minus volatile keys) and its weights.
+
+    Adapters are left out, and so is the pooler: no flex head reads it, and MLM checkpoints lack it.
+    """
     config = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     digest = hashlib.sha256()
     for key, tensor in sorted(model.base_model.state_dict().items()):
-        if ".adapters." in key or "invertible_adapters" in key or "adapter_fusion" in key:
+        if any(part in key for part in (".adapters.", "invertible_adapters", "adapter_fusion", "pooler.")):
             continue
         digest.update(key.encode())
         digest.update(tensor.detach().to(torch.float32).contiguous().cpu().numpy().tobytes())

@@ -8,7 +8,6 @@ without loading any model.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -90,9 +89,13 @@ def validate(config: ExperimentConfig) -> list[str]:
 
 def resolve_model_name_only(name: str) -> None:
     """Reject model names that are clearly wrong (a missing folder) without loading anything."""
+    if name.startswith("random:"):
+        name = name[len("random:") :]
+    if name == "tiny":
+        return
     from adapter_xfer.offline_models import is_offline_model
 
-    if name == "tiny" or is_offline_model(name):
+    if is_offline_model(name):
         return
     if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
         raise UserError(f"model folder not found: {name}")
@@ -226,9 +229,3 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     write_results(out, results)
     return RunOutcome(out, True, f"wrote {out / RESULTS_FILE}")
 
-
-def set_threads(threads: int) -> None:
-    """Honour the `threads` setting (0: leave torch's default, all cores)."""
-    if threads > 0:
-        torch.set_num_threads(threads)
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))

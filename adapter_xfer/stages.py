@@ -192,6 +192,7 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
 
 def save_task_artifact(model, method: Method, name: str, folder: Path, identity: BaseIdentity, **meta) -> None:
     """Save what a task stage trained: the task adapter with its head, or the whole fine-tuned model."""
+    folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
     if method.trains_base:
         model.save_pretrained(str(folder / "model"), safe_serialization=True)
         write_meta(folder / "model", identity, kind="model", name=name, **meta)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapter_xfer.config import TrainConfig  # noqa: E402
-from adapter_xfer.formats import get_format  # noqa: E402
-from adapter_xfer.modeling import load_model, load_tokenizer, resolve_checkpoint  # noqa: E402
-from adapter_xfer.train import fit  # noqa: E402
-from tests.test_methods import LABELS, prepared, records  # noqa: E402
+from adapter_xfer.config import TrainConfig
+from adapter_xfer.formats import get_format
+from adapter_xfer.modeling import load_model, load_tokenizer, resolve_checkpoint
+from adapter_xfer.train import fit
+from tests.test_methods import LABELS, prepared, records
 
 
 def main(method: str, out: str) -> None:

@@ -37,6 +37,19 @@ class Format:
     gold: Callable[..., dict[Any, Any]]
 
 
+def pad_batch(sequences: list[list[int]], pad_id: int, value_key: str = "input_ids") -> dict[str, Any]:
+    """Right-pad token id lists to the longest one; returns `input_ids` and `attention_mask` tensors."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        mask[row, : len(sequence)] = 1
+    return {value_key: ids, "attention_mask": mask}
+
+
 def _build_table() -> dict[str, Format]:
     from adapter_xfer.formats import classification
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from adapter_xfer.formats import Format
+from adapter_xfer.formats import Format, pad_batch
 
 
 def add_head(model, head_name: str, labels: tuple[str, ...]) -> None:
@@ -48,7 +48,7 @@ def preprocess_single(records, tokenizer, labels, max_length: int) -> list[dict[
 
 def collate(features: list[dict[str, Any]], tokenizer) -> dict[str, torch.Tensor]:
     """Pad to the longest sequence in the batch (dynamic padding)."""
-    batch = tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
+    batch = pad_batch([f["input_ids"] for f in features], tokenizer.pad_token_id)
     if "labels" in features[0]:
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
     return dict(batch)

@@ -1,0 +1,97 @@
+"""End to end through the CLI entry function: train -> results.json -> score -> report -> eval.
+
+One X-STILTs chain (MNLI -> PAWS-X) per method on tiny and the demo data, with language adapters
+for en/de/zh; the second method reuses the cached language adapters.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapter_xfer.cli import main
+from adapter_xfer.results import read_results
+
+FAST = ["train.max_steps=6", "train.batch_size=8", "train.eval_steps=3", "train.max_seq_length=48",
+        "train.learning_rate=1e-3", "lang_adapters.max_steps=8", "lang_adapters.max_seq_length=48",
+        "lang_adapters.heldout_lines=16", "lang_adapters.learning_rate=3e-3", "eval.languages=en,de,zh",
+        "eval.split=test", "eval.max_examples=24"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(demo_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    config = root / "exp.yaml"
+    config.write_text("task: pawsx\nintermediate: [mnli]\n")
+    out = {}
+    for method in ("adapter", "full_ft"):
+        args = [f"method={method}", f"data_dir={demo_data}", f"output_dir={root / method}",
+                f"cache_dir={root / 'cache'}", *FAST]  # fmt: skip
+        assert main(["train", str(config), *args]) == 0
+        out[method] = root / method
+    return root, out, demo_data
+
+
+def test_results_json_has_the_contract_fields(runs):
+    _, out, _ = runs
+    for method, run_dir in out.items():
+        results = read_results(run_dir)
+        for key in ("run_id", "task", "method", "model", "seed", "config", "versions", "git_commit",
+                    "trainable_params", "total_params", "wall_time_s", "per_language", "average",
+                    "average_zero_shot", "notes"):  # fmt: skip
+            assert key in results, key
+        assert results["method"] == method and results["intermediate"] == ["mnli"]
+        assert set(results["per_language"]) == {"en", "de", "zh"}
+        assert all(v["split"] == "test" and v["n"] == 24 for v in results["per_language"].values())
+        expected_zero_shot = (results["per_language"]["de"]["accuracy"] + results["per_language"]["zh"]["accuracy"]) / 2
+        assert results["average_zero_shot"] == pytest.approx(expected_zero_shot)
+        assert 0 < results["trainable_params"] <= results["total_params"]
+
+
+def test_adapter_run_records_stages_and_trains_few_parameters(runs):
+    _, out, _ = runs
+    adapter, full = read_results(out["adapter"]), read_results(out["full_ft"])
+    assert adapter["trainable_params"] < full["trainable_params"] / 5
+    lang_stages = [s for s in adapter["stages"] if s["kind"] == "lang"]
+    assert {s["language"] for s in lang_stages} == {"en", "de", "zh"}
+    assert all(s["metrics"]["mlm_loss_after"] < s["metrics"]["mlm_loss_before"] for s in lang_stages)
+    assert any(s["kind"] == "intermediate" and s["task"] == "mnli" for s in adapter["stages"])
+    assert not any(s["kind"] == "lang" for s in full["stages"])
+
+
+def test_score_reproduces_per_language(runs, capsys):
+    _, out, data_dir = runs
+    for run_dir in out.values():
+        results = read_results(run_dir)
+        for lang, expected in results["per_language"].items():
+            predictions = run_dir / "predictions" / f"pawsx.{lang}.test.jsonl"
+            capsys.readouterr()
+            assert main(["score", "pawsx", "--lang", lang, "--split", "test", "--data-dir", str(data_dir),
+                         "--predictions", str(predictions), "--max-examples", "24"]) == 0
+            scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+            assert scored["accuracy"] == expected["accuracy"] and scored["n"] == expected["n"]
+
+
+def test_report_table(runs, capsys):
+    root, _, _ = runs
+    capsys.readouterr()
+    assert main(["report", str(root)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("\n") == 4  # header, rule, one row per run
+    assert "| adapter |" in table and "| full_ft |" in table and "avg 0-shot" in table
+
+
+def test_eval_writes_a_new_run_folder(runs):
+    _, out, _ = runs
+    before = read_results(out["adapter"])
+    assert main(["eval", str(out["adapter"]), "eval.languages=zh"]) == 0
+    again = read_results(out["adapter"].parent / "adapter-eval1")
+    assert again["per_language"]["zh"] == before["per_language"]["zh"]
+    assert read_results(out["adapter"]) == before  # the source run is untouched
+
+
+def test_train_refuses_to_overwrite_a_finished_run(runs, capsys):
+    root, out, data_dir = runs
+    code = main(["train", str(root / "exp.yaml"), f"data_dir={data_dir}", f"output_dir={out['adapter']}", *FAST])
+    assert code == 2 and "already holds a finished run" in capsys.readouterr().err
