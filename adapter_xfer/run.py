@@ -216,11 +216,11 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     task, method = get_task(config.task), get_method(config.method)
     ctx = _context(config)
     lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
-    labels, artifacts = training_task(task).labels, run_dir / "artifacts"
+    head_task, artifacts = training_task(task), run_dir / "artifacts"
     if method.trains_base:
-        model, name = build_task_model(ctx, method, task.name, labels, task.format, {}, {}, artifacts)
+        model, name = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts)
     else:
-        model, name = build_task_model(ctx, method, task.name, labels, task.format, lang_folders,
+        model, name = build_task_model(ctx, method, task.name, head_task, lang_folders,
                                        dict(config.lang_adapters.pretrained), None)  # fmt: skip
         load_adapter_into(model, artifacts, name, ctx.identity, with_head=True)
     results = _evaluate(ctx, config, model, method, task, name, lang_folders, out)

@@ -131,7 +131,7 @@ def load_pretrained_lang_adapter(model, source: str, name: str) -> None:
         raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}") from None
 
 
-def build_task_model(ctx: Context, method: Method, task_name: str, labels, fmt_name: str,
+def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                      init_from: Path | None):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
@@ -164,7 +164,7 @@ def build_task_model(ctx: Context, method: Method, task_name: str, labels, fmt_n
         for head in [h for h in model.heads if h != task_adapter]:
             model.delete_head(head)  # the predecessor's head has served its purpose
     if task_adapter not in model.heads:
-        get_format(fmt_name).add_head(model, task_adapter, labels)
+        get_format(head_task.format).add_head(model, task_adapter, head_task)
     return model, task_adapter
 
 
@@ -176,13 +176,12 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     Returns the trained model (best dev weights loaded), the task adapter/head name and the fit result.
     """
     fmt = get_format(train_data.format)
-    model, name = build_task_model(ctx, method, task.name, train_data.labels, train_data.format,
-                                   lang_folders, pretrained, init_from)  # fmt: skip
+    model, name = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from)
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
     method.prepare(model, name, name, lang_en, adapter)
     train = load_split(train_data, "en", "train", ctx.data_dir, schedule.max_train_examples)
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
-    features = fmt.preprocess(train, ctx.tokenizer, train_data.labels, schedule.max_seq_length)
+    features = fmt.preprocess(train, ctx.tokenizer, train_data, schedule.max_seq_length)
     evaluate = dev_evaluator(train_data, fmt, dev, ctx.tokenizer, schedule.max_seq_length, 64)
     result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed,
                  evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})")  # fmt: skip

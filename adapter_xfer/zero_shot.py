@@ -19,20 +19,22 @@ from adapter_xfer.tasks import Task
 
 
 @torch.no_grad()
-def predict(model, fmt: Format, records, tokenizer, labels, max_length: int, batch_size: int) -> dict:
+def predict(model, fmt: Format, records, tokenizer, task: Task, max_length: int, batch_size: int) -> dict:
     """Predictions `{id: prediction}` for `records` with the currently active setup and head."""
     model.eval()
-    features = fmt.preprocess(records, tokenizer, labels, max_length)
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    if fmt.predict is not None:
+        return fmt.predict(model, records, tokenizer, task, max_length, batch_size)
+    features = fmt.preprocess(records, tokenizer, task, max_length)
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))  # little padding
     ordered = [features[i] for i in order]
     outputs = []
     device = next(model.parameters()).device
     for start in range(0, len(ordered), batch_size):
         batch = fmt.collate(ordered[start : start + batch_size], tokenizer)
-        batch.pop("labels", None)
-        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-        outputs.append(logits.float().cpu())
-    return fmt.decode(outputs, ordered, records, labels)
+        inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        result = model(**inputs)
+        outputs.append({name: getattr(result, name).float().cpu() for name in fmt.outputs})
+    return fmt.decode(outputs, ordered, records, task)
 
 
 def score(task: Task, fmt: Format, predictions: dict, records, lang: str) -> dict[str, float]:
@@ -40,7 +42,7 @@ def score(task: Task, fmt: Format, predictions: dict, records, lang: str) -> dic
     from adapter_xfer.metrics import METRICS
 
     metric: Callable[..., dict[str, Any]] = METRICS[task.metric]
-    golds = fmt.gold(records)
+    golds = fmt.gold(records, task)
     return metric(predictions, golds, lang=lang) if task.metric == "mlqa" else metric(predictions, golds)
 
 
@@ -48,7 +50,7 @@ def dev_evaluator(task: Task, fmt: Format, records, tokenizer, max_length: int, 
     """A `fit()` callback: the main metric of `task` on English dev records."""
 
     def evaluate(model) -> float:
-        predictions = predict(model, fmt, records, tokenizer, task.labels, max_length, batch_size)
+        predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
         metrics = score(task, fmt, predictions, records, "en")
         return metrics[main_metric(metrics)]
 
@@ -76,7 +78,7 @@ def evaluate_languages(model, method, task: Task, name: str, languages: list[str
     from adapter_xfer.io_utils import atomic_write_jsonl
     from adapter_xfer.methods import activate, adapter_name
 
-    fmt, labels = get_format(task.format), task.labels
+    fmt = get_format(task.format)
     per_language: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     for lang in languages:
@@ -87,7 +89,7 @@ def evaluate_languages(model, method, task: Task, name: str, languages: list[str
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
         activate(model, method.setup_for(lang_adapter, name), name)
         records = load_split(task, lang, split, data_dir, max_examples)
-        predictions = predict(model, fmt, records, tokenizer, labels, max_length, batch_size)
+        predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
         atomic_write_jsonl(predictions_dir / f"{task.name}.{lang}.{split}.jsonl",
                            [{"id": k, "prediction": v} for k, v in predictions.items()])  # fmt: skip
         metrics = score(task, fmt, predictions, records, lang)

@@ -16,7 +16,7 @@ from adapter_xfer.config import TrainConfig
 from adapter_xfer.formats import get_format
 from adapter_xfer.modeling import load_model, load_tokenizer, resolve_checkpoint
 from adapter_xfer.train import fit
-from tests.test_methods import LABELS, prepared, records
+from tests.test_methods import TASK, prepared, records
 
 
 def main(method: str, out: str) -> None:
@@ -24,7 +24,7 @@ def main(method: str, out: str) -> None:
     tokenizer = load_tokenizer(checkpoint)
     model = prepared(load_model(checkpoint), method)
     fmt = get_format("pair_classification")
-    features = fmt.preprocess(records(), tokenizer, LABELS, 32)
+    features = fmt.preprocess(records(), tokenizer, TASK, 32)
     schedule = TrainConfig(max_steps=4, batch_size=4, learning_rate=1e-2, warmup_ratio=0.0)
     result = fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=5)
     from adapter_xfer.train import process_state

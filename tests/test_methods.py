@@ -12,9 +12,11 @@ from adapter_xfer.lang_adapters import add_language_adapter
 from adapter_xfer.methods import METHODS, activate
 from adapter_xfer.modeling import base_identity
 from adapter_xfer.stages import load_adapter_into, write_meta
+from adapter_xfer.tasks import TASKS
 from adapter_xfer.train import fit
 
-LABELS = ("0", "1")
+TASK = TASKS["pawsx"]  # labels "0"/"1"
+LABELS = TASK.labels
 SENTENCES = [
     ("The museum opens at nine.", "At nine the museum opens."), ("Das Wetter ist heute schön.", "Es regnet."),
     ("我们明天去北京。", "明天我们去北京。"), ("She bought three apples.", "She sold three apples."),
@@ -40,14 +42,14 @@ def prepared(tiny_model, method_name: str):
     for lang in ("en", "de", "zh"):
         add_language_adapter(model, f"lang_{lang}", LangAdapterConfig())
         perturb(model, f".lang_{lang}.")
-    get_format("pair_classification").add_head(model, "task_demo", LABELS)
+    get_format("pair_classification").add_head(model, "task_demo", TASK)
     METHODS[method_name].prepare(model, "task_demo", "task_demo", "lang_en", AdapterConfig())
     return model
 
 
 def train_a_little(model, tokenizer, steps=4):
     fmt = get_format("pair_classification")
-    features = fmt.preprocess(records(), tokenizer, LABELS, 32)
+    features = fmt.preprocess(records(), tokenizer, TASK, 32)
     schedule = TrainConfig(max_steps=steps, batch_size=4, learning_rate=1e-2, warmup_ratio=0.0)
     return fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=3)
 
@@ -59,7 +61,7 @@ def base_state(model):
 
 def logits(model, tokenizer):
     fmt = get_format("pair_classification")
-    batch = fmt.collate(fmt.preprocess(records()[:6], tokenizer, LABELS, 32), tokenizer)
+    batch = fmt.collate(fmt.preprocess(records()[:6], tokenizer, TASK, 32), tokenizer)
     batch.pop("labels")
     model.eval()
     with torch.no_grad():
@@ -95,7 +97,7 @@ def test_full_ft_changes_base_weights(tiny_model, tiny_tokenizer):
 def test_parameters_with_gradient_equal_trainable(tiny_model, tiny_tokenizer, method):
     model = prepared(tiny_model, method)
     fmt = get_format("pair_classification")
-    batch = fmt.collate(fmt.preprocess(records()[:4], tiny_tokenizer, LABELS, 32), tiny_tokenizer)
+    batch = fmt.collate(fmt.preprocess(records()[:4], tiny_tokenizer, TASK, 32), tiny_tokenizer)
     model.train()
     model(**batch).loss.backward()
     with_grad = sum(p.numel() for p in model.parameters() if p.grad is not None)

@@ -7,7 +7,7 @@ import torch
 from adapter_xfer.config import TrainConfig
 from adapter_xfer.formats import get_format
 from adapter_xfer.train import batch_order, fit
-from tests.test_methods import LABELS, prepared, records
+from tests.test_methods import TASK, prepared, records
 
 
 def test_batch_order_is_a_length_grouped_permutation():
@@ -23,7 +23,7 @@ def test_batch_order_is_a_length_grouped_permutation():
 
 def _run(model, tokenizer, checkpoint_dir=None, stop_after=0, eval_fn=None):
     fmt = get_format("pair_classification")
-    features = fmt.preprocess(records(), tokenizer, LABELS, 32)
+    features = fmt.preprocess(records(), tokenizer, TASK, 32)
     schedule = TrainConfig(max_steps=10, batch_size=4, learning_rate=5e-3, eval_steps=3,
                            stop_after_steps=stop_after)  # fmt: skip
     return fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=11,

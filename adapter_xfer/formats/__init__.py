@@ -19,14 +19,22 @@ from adapter_xfer.errors import UserError
 class Format:
     """Functions that make a task format work end to end.
 
+    Every function receives the `Task` entry, so per-task facts (labels, choices, stride, layer)
+    come from the task table rather than from the format.
+
     Attributes:
         name: format name used in the task table.
-        add_head: `(model, head_name, labels) -> None` adds the flex head.
-        preprocess: `(records, tokenizer, labels, max_length) -> list[feature dict]`; every feature
-            has `input_ids`, `example_index` and, for training, `labels`.
+        add_head: `(model, head_name, task) -> None` adds the flex head (no-op without a head).
+        preprocess: `(records, tokenizer, task, max_length) -> list[feature]`; every feature has
+            `input_ids` and `example_index`, and, when the records carry gold, the training targets.
         collate: `(features, tokenizer) -> dict of tensors` with dynamic padding.
-        decode: `(logits tensors per batch, features, records, labels) -> {id: prediction}`.
-        gold: `(records) -> {id: gold}` in the form the metric expects.
+        decode: `(outputs, features, records, task) -> {id: prediction}` where `outputs` is a list of
+            per-batch dicts holding the model-output fields named in `outputs`.
+        gold: `(records, task) -> {id: gold}` in the form the task's metric expects.
+        outputs: model-output fields `predict` collects (e.g. `logits`, `start_logits`).
+        predict: optional whole-split prediction `(model, records, tokenizer, task, max_length,
+            batch_size) -> {id: prediction}` for formats that do not predict through a head (retrieval).
+        trainable: False for evaluation-only formats (retrieval): they have no training stage.
     """
 
     name: str
@@ -35,6 +43,9 @@ class Format:
     collate: Callable[..., dict[str, Any]]
     decode: Callable[..., dict[Any, Any]]
     gold: Callable[..., dict[Any, Any]]
+    outputs: tuple[str, ...] = ("logits",)
+    predict: Callable[..., dict[Any, Any]] | None = None
+    trainable: bool = True
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int, value_key: str = "input_ids") -> dict[str, Any]:
@@ -50,10 +61,18 @@ def pad_batch(sequences: list[list[int]], pad_id: int, value_key: str = "input_i
     return {value_key: ids, "attention_mask": mask}
 
 
-def _build_table() -> dict[str, Format]:
-    from adapter_xfer.formats import classification
+# Each module lists its formats in `FORMATS`; a new format is a new module named here.
+FORMAT_MODULES = ("classification", "multiple_choice", "span_qa", "tagging", "retrieval")
 
-    return {fmt.name: fmt for fmt in (classification.PAIR_CLASSIFICATION, classification.CLASSIFICATION)}
+
+def _build_table() -> dict[str, Format]:
+    import importlib
+
+    table: dict[str, Format] = {}
+    for module in FORMAT_MODULES:
+        for fmt in importlib.import_module(f"adapter_xfer.formats.{module}").FORMATS:
+            table[fmt.name] = fmt
+    return table
 
 
 FORMATS: dict[str, Format] = _build_table()

@@ -1,0 +1,3 @@
+"""The `multiple_choice` format (to be filled in)."""
+
+FORMATS: tuple = ()

@@ -1,0 +1,3 @@
+"""The `retrieval` format (to be filled in)."""
+
+FORMATS: tuple = ()

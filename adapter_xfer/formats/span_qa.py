@@ -1,0 +1,3 @@
+"""The `span_qa` format (to be filled in)."""
+
+FORMATS: tuple = ()

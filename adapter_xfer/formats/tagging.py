@@ -1,0 +1,3 @@
+"""The `tagging` format (to be filled in)."""
+
+FORMATS: tuple = ()
