@@ -7,35 +7,13 @@ local file and its Hub twin give identical records. Errors name the file and lin
 
 from __future__ import annotations
 
-import csv
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from adapter_xfer.errors import UserError
+from adapter_xfer.readers import READERS
 from adapter_xfer.tasks import RAW_TEXT, SPLITS, HubSource, LocalLayout, Task
-
-csv.field_size_limit(sys.maxsize)
-
-
-def _read_tsv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Header-less TSV: columns are named "0", "1", ... (quotes are literal, as in XTREME's files)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-            if row:
-                yield number, {str(i): value for i, value in enumerate(row)}
-
-
-def _read_tsv_header(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """TSV with a header line (GLUE's layout)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for number, row in enumerate(reader, 2):
-            yield number, {k: v for k, v in row.items() if k is not None}
-
-
-READERS = {"tsv": _read_tsv, "tsv_header": _read_tsv_header}
 
 
 def find_layout(task: Task, split: str, data_dir: str | Path) -> tuple[LocalLayout, Path]:
@@ -51,7 +29,17 @@ def find_layout(task: Task, split: str, data_dir: str | Path) -> tuple[LocalLayo
 def local_path(task: Task, lang: str, split: str, data_dir: str | Path) -> Path:
     """The local file holding `task`'s `split` in `lang` (it may not exist)."""
     layout, folder = find_layout(task, split, data_dir)
-    return folder / layout.files[split].format(lang=lang)
+    return folder / layout.files[split].format(lang=layout.codes.get(lang, lang))
+
+
+def _lookup(row: dict[str, Any], column: str) -> Any:
+    """A column value; dotted names reach into nested Hub features (`answers.text`)."""
+    value: Any = row
+    for part in column.split("."):
+        if not isinstance(value, dict) or part not in value or value[part] is None:
+            raise KeyError(column)
+        value = value[part]
+    return value
 
 
 def canonical_records(
@@ -74,9 +62,10 @@ def canonical_records(
     for position, (line, row) in enumerate(rows):
         record: dict[str, Any] = {"id": position}
         for name, column in columns.items():
-            if column not in row or row[column] is None:
-                raise UserError(f"{where}:{line}: missing column '{column}' (field '{name}')")
-            record[name] = row[column]
+            try:
+                record[name] = _lookup(row, column)
+            except KeyError:
+                raise UserError(f"{where}:{line}: missing column '{column}' (field '{name}')") from None
         if "label" in record:
             label = str(record["label"]).strip()
             label = label_map.get(label, label)
@@ -91,7 +80,7 @@ def _hub_rows(source: HubSource, lang: str, split: str) -> tuple[list[tuple[int,
     """Rows of a Hub split with class-label ids turned into their names."""
     import datasets
 
-    config = source.config.format(lang=lang)
+    config = source.config.format(lang=source.codes.get(lang, lang))
     where = f"{source.path}[{config}]/{source.splits[split]}"
     try:
         dataset = datasets.load_dataset(source.path, config, split=source.splits[split])
@@ -126,8 +115,8 @@ def load_split(
         rows, where = _hub_rows(task.hub, lang, split)
         records = canonical_records(rows, task.hub.columns, {}, task.labels, where)
     else:
-        layout, folder = find_layout(task, split, data_dir)
-        path = folder / layout.files[split].format(lang=lang)
+        layout, _ = find_layout(task, split, data_dir)
+        path = local_path(task, lang, split, data_dir)
         if not path.is_file():
             raise UserError(f"data file not found: {path}")
         rows = READERS[layout.reader](path)

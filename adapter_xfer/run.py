@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from adapter_xfer.config import ExperimentConfig, _build, config_to_dict, parse_override
-from adapter_xfer.data import default_eval_split, find_layout
+from adapter_xfer.data import default_eval_split, local_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import stable_hash
@@ -72,14 +72,12 @@ def validate(config: ExperimentConfig) -> list[str]:
             raise UserError(f"data_dir not found: {config.data_dir}")
         for step in [*chain, train_data]:
             for split in ("train", "dev"):
-                layout, folder = find_layout(step, split, config.data_dir)
-                if not (folder / layout.files[split].format(lang="en")).is_file():
-                    raise UserError(f"data file not found: {folder / layout.files[split].format(lang='en')}")
+                if not (path := local_path(step, "en", split, config.data_dir)).is_file():
+                    raise UserError(f"data file not found: {path}")
         split = config.eval.split or default_eval_split(task, config.data_dir)
         for lang in config.eval.languages or task.languages:
-            layout, folder = find_layout(task, split, config.data_dir)
-            if not (folder / layout.files[split].format(lang=lang)).is_file():
-                raise UserError(f"data file not found: {folder / layout.files[split].format(lang=lang)}")
+            if not (path := local_path(task, lang, split, config.data_dir)).is_file():
+                raise UserError(f"data file not found: {path}")
     resolve_model_name_only(config.model)
     stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
     stages += [f"intermediate: {t.name} ({method.name})" for t in chain]

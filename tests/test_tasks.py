@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter_xfer.cli import main
-from adapter_xfer.data import READERS
+from adapter_xfer.readers import READERS
 from adapter_xfer.formats import FORMATS
 from adapter_xfer.methods import METHODS
 from adapter_xfer.metrics import METRICS

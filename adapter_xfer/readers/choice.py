@@ -1,0 +1,3 @@
+"""Readers for choice files (to be filled in)."""
+
+READERS: dict = {}

@@ -1,0 +1,3 @@
+"""Readers for retrieval files (to be filled in)."""
+
+READERS: dict = {}

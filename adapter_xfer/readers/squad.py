@@ -1,0 +1,3 @@
+"""Readers for squad files (to be filled in)."""
+
+READERS: dict = {}

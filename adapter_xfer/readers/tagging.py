@@ -1,0 +1,3 @@
+"""Readers for tagging files (to be filled in)."""
+
+READERS: dict = {}

@@ -1,0 +1,3 @@
+"""choice tasks (to be filled in)."""
+
+ENTRIES: tuple = ()

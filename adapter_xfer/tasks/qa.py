@@ -1,0 +1,3 @@
+"""qa tasks (to be filled in)."""
+
+ENTRIES: tuple = ()

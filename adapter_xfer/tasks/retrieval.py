@@ -1,0 +1,3 @@
+"""retrieval tasks (to be filled in)."""
+
+ENTRIES: tuple = ()

@@ -1,0 +1,3 @@
+"""tagging tasks (to be filled in)."""
+
+ENTRIES: tuple = ()
