@@ -101,8 +101,9 @@ def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | No
 _NOT_ENCODER = (".adapters.", "invertible_adapters", "adapter_fusion", ".pooler.", "prefix_tuning", ".loras.")
 
 
-def _adapter_setup(lang_adapter: str | None, task_adapter: str):
-    return Stack(lang_adapter, task_adapter) if lang_adapter else Stack(task_adapter)
+def _adapter_setup(lang_adapter: str | None, task_adapter: str | None):
+    names = [n for n in (lang_adapter, task_adapter) if n]
+    return Stack(*names) if names else None
 
 
 def _no_setup(lang_adapter: str | None, task_adapter: str):
@@ -140,7 +141,8 @@ def get_method(name: str) -> Method:
         raise UserError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})") from None
 
 
-def activate(model, setup, head: str) -> None:
+def activate(model, setup, head: str | None) -> None:
     """Activate a composition and its head together (never one without the other)."""
     model.set_active_adapters(setup)
-    model.active_head = head
+    if head is not None:
+        model.active_head = head

@@ -108,7 +108,8 @@ def load_tokenizer(checkpoint: str):
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(checkpoint, use_fast=True)
+        # fix_mistral_regex=False: silences a transformers 4.57 false alarm for large local vocabularies.
+        return AutoTokenizer.from_pretrained(checkpoint, use_fast=True, fix_mistral_regex=False)
     except OSError as exc:
         raise UserError(f"cannot load a tokenizer for '{checkpoint}': {str(exc).splitlines()[0]}") from None
 

@@ -26,6 +26,7 @@ from adapter_xfer.results import RESULTS_FILE, averages, git_commit, read_result
 from adapter_xfer.stages import (
     Context,
     StageInterrupted,
+    build_eval_model,
     build_task_model,
     ensure_intermediate,
     ensure_lang_adapter,
@@ -56,10 +57,12 @@ def default_output_dir(config: ExperimentConfig) -> Path:
 def validate(config: ExperimentConfig) -> list[str]:
     """Check names, languages and local files; load no model. Returns the stages the run would run."""
     task, method = get_task(config.task), get_method(config.method)
-    chain = [get_task(name) for name in config.intermediate]
+    chain = [get_task(name) for name in chain_of(config, task)]
     train_data = training_task(task)
     for step in [*chain, train_data, task]:
         get_format(step.format)
+    trainable = get_format(task.format).trainable
+    train_steps = [*chain, train_data] if trainable else chain
     for lang in config.eval.languages:
         if lang not in task.languages:
             raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
@@ -70,7 +73,7 @@ def validate(config: ExperimentConfig) -> list[str]:
     if config.data_dir is not None:
         if not Path(config.data_dir).is_dir():
             raise UserError(f"data_dir not found: {config.data_dir}")
-        for step in [*chain, train_data]:
+        for step in train_steps:
             for split in ("train", "dev"):
                 if not (path := local_path(step, "en", split, config.data_dir)).is_file():
                     raise UserError(f"data file not found: {path}")
@@ -81,7 +84,9 @@ def validate(config: ExperimentConfig) -> list[str]:
     resolve_model_name_only(config.model)
     stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
     stages += [f"intermediate: {t.name} ({method.name})" for t in chain]
-    stages += [f"target: {task.name} trained on {train_data.name} ({method.name})", "zero-shot evaluation"]
+    if trainable:
+        stages.append(f"target: {task.name} trained on {train_data.name} ({method.name})")
+    stages.append("zero-shot evaluation")
     return stages
 
 
@@ -122,6 +127,11 @@ def _lang_folders(ctx: Context, config: ExperimentConfig, langs: list[str]) -> d
     }
 
 
+def chain_of(config: ExperimentConfig, task: Task) -> list[str]:
+    """English tasks trained before the target: the config's chain, then the task's own recipe."""
+    return [*config.intermediate, *[t for t in task.recipe if t not in config.intermediate]]
+
+
 def train_run(config: ExperimentConfig) -> RunOutcome:
     """Run every stage of `config` and write its run folder (resuming a stopped run)."""
     started = time.perf_counter()
@@ -131,41 +141,42 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
     if (run_dir / RESULTS_FILE).is_file():
         raise UserError(f"{run_dir} already holds a finished run; choose another output_dir")
     ctx = _context(config)
-    langs = _adapter_languages(config, task, method)
     pretrained = dict(config.lang_adapters.pretrained)
+    chain: list[Path] = []
     try:
-        lang_folders = _lang_folders(ctx, config, langs)
+        lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
         if method.uses_lang_adapters and lang_folders.get("en") is None and "en" not in pretrained:
             raise UserError("no English raw text for the English language adapter (raw_text/en.txt)")
-        previous = None
-        for name in config.intermediate:
-            previous = ensure_intermediate(ctx, method, get_task(name), config.train, config.adapter,
-                                           lang_folders, pretrained, previous)  # fmt: skip
-        model, name, fit_result = train_task(ctx, method, task, training_task(task), config.train,
-                                             config.adapter, lang_folders, pretrained, previous,
-                                             run_dir / "checkpoint")  # fmt: skip
+        for name in chain_of(config, task):
+            chain.append(ensure_intermediate(ctx, method, get_task(name), config.train, config.adapter,
+                                             lang_folders, pretrained, chain[-1] if chain else None))  # fmt: skip
+        previous = chain[-1] if chain else None
+        if get_format(task.format).trainable:
+            model, name, fit_result = train_task(ctx, method, task, training_task(task), config.train,
+                                                 config.adapter, lang_folders, pretrained, previous,
+                                                 run_dir / "checkpoint")  # fmt: skip
+        else:  # retrieval: evaluate whatever the chain produced (or the bare encoder + language adapters)
+            model, name = build_eval_model(ctx, method, lang_folders, pretrained, previous)
+            fit_result = None
     except StageInterrupted as stop:
         return RunOutcome(run_dir, False, f"{stop}; run the same command again to resume")
-    if not fit_result.completed:
+    if fit_result is not None and not fit_result.completed:
         return RunOutcome(run_dir, False, f"stopped after {fit_result.steps} of {fit_result.total_steps} "
                           "steps; run the same command again to resume")  # fmt: skip
     if is_main_process():
-        save_task_artifact(model, method, name, run_dir / "artifacts", ctx.identity, task=task.name)
+        if fit_result is not None:
+            save_task_artifact(model, method, name, run_dir / "artifacts", ctx.identity, task=task.name)
         results = _evaluate(ctx, config, model, method, task, name, lang_folders, run_dir)
         results.update(
-            trainable_params=fit_result.trainable_params,
-            fit={"steps": fit_result.steps, "best_dev": fit_result.best_metric, "history": fit_result.history},
-            stages=_stage_refs(lang_folders, config, previous),
+            trainable_params=fit_result.trainable_params if fit_result else 0,
+            fit={"steps": fit_result.steps, "best_dev": fit_result.best_metric, "history": fit_result.history}
+            if fit_result else None,
+            stages=[read_stage(f) for f in [*lang_folders.values(), *chain] if f is not None],
             wall_time_s=round(time.perf_counter() - started, 2),
-        )
+        )  # fmt: skip
         write_results(run_dir, results)
         shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
     return RunOutcome(run_dir, True, f"wrote {run_dir / RESULTS_FILE}")
-
-
-def _stage_refs(lang_folders: dict[str, Path | None], config: ExperimentConfig, previous: Path | None) -> list:
-    refs = [read_stage(folder) for folder in lang_folders.values() if folder is not None]
-    return refs + ([read_stage(previous)] if previous is not None else [])
 
 
 def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, name: str,
@@ -215,11 +226,14 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     ctx = _context(config)
     lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
     head_task, artifacts = training_task(task), run_dir / "artifacts"
-    if method.trains_base:
+    pretrained = dict(config.lang_adapters.pretrained)
+    if not get_format(task.format).trainable:
+        chain = [Path(s["path"]) for s in source.get("stages", []) if s.get("kind") == "intermediate"]
+        model, name = build_eval_model(ctx, method, lang_folders, pretrained, chain[-1] if chain else None)
+    elif method.trains_base:
         model, name = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts)
     else:
-        model, name = build_task_model(ctx, method, task.name, head_task, lang_folders,
-                                       dict(config.lang_adapters.pretrained), None)  # fmt: skip
+        model, name = build_task_model(ctx, method, task.name, head_task, lang_folders, pretrained, None)
         load_adapter_into(model, artifacts, name, ctx.identity, with_head=True)
     results = _evaluate(ctx, config, model, method, task, name, lang_folders, out)
     results.update(trainable_params=source["trainable_params"], source_run=str(run_dir),

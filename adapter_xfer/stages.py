@@ -149,12 +149,7 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
     else:
         model = load_model(ctx.checkpoint)
     if method.uses_lang_adapters:
-        for lang, folder in lang_folders.items():
-            name = adapter_name("lang", lang)
-            if lang in pretrained:
-                load_pretrained_lang_adapter(model, pretrained[lang], name)
-            elif folder is not None:
-                load_adapter_into(model, folder, name, ctx.identity)
+        _load_lang_adapters(model, ctx, lang_folders, pretrained)
         if not method.trains_base and init_from is not None:
             # The target's task adapter starts from the intermediate one (its head is left behind).
             source = next(p for p in init_from.iterdir() if p.is_dir() and p.name.startswith("task_"))
@@ -166,6 +161,34 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
     if task_adapter not in model.heads:
         get_format(head_task.format).add_head(model, task_adapter, head_task)
     return model, task_adapter
+
+
+def build_eval_model(ctx: Context, method: Method, lang_folders: dict[str, Path | None],
+                     pretrained: dict[str, str], previous: Path | None):  # fmt: skip
+    """A model for evaluation-only tasks (retrieval): the encoder, language adapters, and the last
+    intermediate stage's task adapter or fine-tuned encoder. Returns the model and that adapter's
+    name (None when there is none)."""
+    if method.trains_base and previous is not None:
+        check_identity(read_meta(previous / "model")["base_model"], ctx.identity, f"model {previous}")
+        return load_model(str(previous / "model")), None
+    model = load_model(ctx.checkpoint)
+    name = None
+    if method.uses_lang_adapters:
+        _load_lang_adapters(model, ctx, lang_folders, pretrained)
+        if previous is not None:
+            source = next(p for p in previous.iterdir() if p.is_dir() and p.name.startswith("task_"))
+            load_adapter_into(model, previous, source.name, ctx.identity)
+            name = source.name
+    return model, name
+
+
+def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None], pretrained: dict[str, str]):
+    for lang, folder in lang_folders.items():
+        name = adapter_name("lang", lang)
+        if lang in pretrained:
+            load_pretrained_lang_adapter(model, pretrained[lang], name)
+        elif folder is not None:
+            load_adapter_into(model, folder, name, ctx.identity)
 
 
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
