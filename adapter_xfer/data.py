@@ -80,7 +80,10 @@ def _hub_rows(source: HubSource, lang: str, split: str) -> tuple[list[tuple[int,
     """Rows of a Hub split with class-label ids turned into their names."""
     import datasets
 
-    config = source.config.format(lang=source.codes.get(lang, lang))
+    if not source.path:
+        raise UserError("this task has no Hub source (local files only); set data_dir")
+    code = source.codes.get(lang, lang)
+    config = source.config.format(lang=code)
     where = f"{source.path}[{config}]/{source.splits[split]}"
     try:
         dataset = datasets.load_dataset(source.path, config, split=source.splits[split])
@@ -90,7 +93,10 @@ def _hub_rows(source: HubSource, lang: str, split: str) -> tuple[list[tuple[int,
     feature = dataset.features.get(label_column) if label_column else None
     names = getattr(feature, "names", None)
     rows = []
+    prefix = source.filter_prefix.format(code=code)
     for index, row in enumerate(dataset):
+        if source.filter_column and not str(row[source.filter_column]).startswith(prefix):
+            continue
         if names is not None and isinstance(row[label_column], int):
             row = dict(row)
             row[label_column] = names[row[label_column]] if row[label_column] >= 0 else "-1"

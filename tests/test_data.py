@@ -113,3 +113,17 @@ def test_shared_mnli_subset(shared_data):
     records = load_split(TASKS["mnli"], "en", "dev", shared_data)
     assert len(records) == 1000
     assert records[0]["text_a"] and set(r["label"] for r in records) == set(TASKS["mnli"].labels)
+
+
+def test_hub_rows_of_one_language_from_a_shared_config(monkeypatch):
+    """TyDiQA on the Hub is one config for all languages: rows are filtered by their id prefix."""
+    import datasets
+
+    rows = {"id": ["english-1", "arabic-2", "english-3"], "context": ["c a", "c b", "c c"],
+            "question": ["q?", "q?", "q?"],
+            "answers": [{"text": ["a"], "answer_start": [2]}, {"text": ["b"], "answer_start": [2]},
+                        {"text": ["c"], "answer_start": [2]}]}  # fmt: skip
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows))
+    records = load_split(TASKS["tydiqa"], "en", "dev", None)
+    assert [r["id"] for r in records] == ["english-1", "english-3"]
+    assert records[1]["answers"] == ["c"]

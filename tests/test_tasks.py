@@ -5,26 +5,37 @@ from __future__ import annotations
 import pytest
 
 from adapter_xfer.cli import main
-from adapter_xfer.readers import READERS
 from adapter_xfer.formats import FORMATS
 from adapter_xfer.methods import METHODS
 from adapter_xfer.metrics import METRICS
+from adapter_xfer.readers import READERS
 from adapter_xfer.tasks import SPLITS, TASKS, training_task
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_task_entry_is_complete(name):
     task = TASKS[name]
-    assert task.format in FORMATS
+    fmt = FORMATS[task.format]
     assert task.metric in METRICS
-    assert task.source_language in task.languages or task.train_task
-    assert training_task(task).source_language in training_task(task).languages
-    assert len(set(task.labels)) == len(task.labels) > 1
-    assert task.hub.path and set(task.hub.splits) <= set(SPLITS)
-    assert set(task.hub.columns) == set(next(iter(task.local)).columns)
+    assert task.summary and task.license
+    assert len(set(task.languages)) == len(task.languages) > 0
+    if fmt.trainable:
+        data = training_task(task)
+        assert data.source_language in data.languages
+        assert FORMATS[data.format].trainable
+        for step in task.recipe:
+            assert FORMATS[TASKS[step].format].trainable and TASKS[step].languages == ("en",)
+    if task.format in ("classification", "pair_classification", "tagging"):
+        assert len(set(task.labels)) == len(task.labels) > 1
+    if task.hub.path:  # local-only tasks (licensed data such as CCGbank) declare no Hub source
+        assert set(task.hub.splits) <= set(SPLITS) and task.hub.columns
+        if fmt.trainable:
+            assert set(task.hub.columns) == set(task.local[0].columns)
+    assert task.local
     for layout in task.local:
         assert layout.reader in READERS
-        assert set(layout.files) <= set(SPLITS)
+        assert set(layout.files) <= set(SPLITS) and layout.files
+        assert all(code for code in layout.codes.values())
 
 
 def test_known_chains():

@@ -29,6 +29,8 @@ class HubSource:
     columns: dict[str, str]  # format field -> Hub column (dotted for nested: "answers.text")
     labelled_test: bool = True
     codes: dict[str, str] = field(default_factory=dict)  # language -> code in `config` (default: itself)
+    filter_column: str = ""  # when one config holds every language: keep rows whose column value
+    filter_prefix: str = "{code}-"  # starts with this prefix ({code}: the language's code)
 
 
 @dataclass(frozen=True)
