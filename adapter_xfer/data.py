@@ -76,12 +76,12 @@ def canonical_records(
     return records
 
 
-def _hub_rows(source: HubSource, lang: str, split: str) -> tuple[list[tuple[int, dict]], str]:
+def _hub_rows(source: HubSource, lang: str, split: str, task_name: str) -> tuple[list[tuple[int, dict]], str]:
     """Rows of a Hub split with class-label ids turned into their names."""
     import datasets
 
     if not source.path:
-        raise UserError("this task has no Hub source (local files only); set data_dir")
+        raise UserError(f"task '{task_name}' has no Hugging Face Hub source (local files only); set data_dir")
     code = source.codes.get(lang, lang)
     config = source.config.format(lang=code)
     where = f"{source.path}[{config}]/{source.splits[split]}"
@@ -118,7 +118,7 @@ def load_split(
         known = " ".join(task.languages)
         raise UserError(f"task '{task.name}' has no language '{lang}' (languages: {known})")
     if data_dir is None:
-        rows, where = _hub_rows(task.hub, lang, split)
+        rows, where = _hub_rows(task.hub, lang, split, task.name)
         records = canonical_records(rows, task.hub.columns, {}, task.labels, where)
     else:
         layout, _ = find_layout(task, split, data_dir)

