@@ -16,20 +16,33 @@ from adapter_xfer.readers import READERS
 from adapter_xfer.tasks import RAW_TEXT, SPLITS, HubSource, LocalLayout, Task
 
 
-def find_layout(task: Task, split: str, data_dir: str | Path) -> tuple[LocalLayout, Path]:
-    """The first declared local layout of `task` that has a file for `split` under `data_dir`."""
+def _file(root: Path, layout: LocalLayout, split: str, lang: str) -> Path:
+    return root / layout.folder / layout.files[split].format(lang=layout.codes.get(lang, lang))
+
+
+def find_layout(task: Task, split: str, data_dir: str | Path, lang: str | None = None) -> tuple[LocalLayout, Path]:
+    """The local layout of `task` serving `split` (in `lang`) under `data_dir`, and its folder.
+
+    With a language, the first declared layout whose file exists wins (so a second layout, e.g. UD
+    treebanks in CoNLL-U, serves the languages the first lacks); otherwise, or when no file exists,
+    the first layout whose folder exists (its missing file is then named in the error).
+    """
     root = Path(data_dir)
-    for layout in task.local:
-        if split in layout.files and (root / layout.folder).is_dir():
-            return layout, root / layout.folder
+    candidates = [lay for lay in task.local if split in lay.files and (root / lay.folder).is_dir()]
+    if lang is not None:
+        for layout in candidates:
+            if _file(root, layout, split, lang).is_file():
+                return layout, root / layout.folder
+    if candidates:
+        return candidates[0], root / candidates[0].folder
     declared = ", ".join(f"{lay.folder}/{lay.files.get(split, '-')}" for lay in task.local)
     raise UserError(f"{root}: no local data for task '{task.name}' split '{split}' (expected {declared})")
 
 
 def local_path(task: Task, lang: str, split: str, data_dir: str | Path) -> Path:
     """The local file holding `task`'s `split` in `lang` (it may not exist)."""
-    layout, folder = find_layout(task, split, data_dir)
-    return folder / layout.files[split].format(lang=layout.codes.get(lang, lang))
+    layout, _ = find_layout(task, split, data_dir, lang)
+    return _file(Path(data_dir), layout, split, lang)
 
 
 def _lookup(row: dict[str, Any], column: str) -> Any:
@@ -76,6 +89,18 @@ def canonical_records(
     return records
 
 
+def _class_names(features, column: str) -> list[str] | None:
+    """Names of a class-label column, or of a sequence of class labels (tags); None otherwise."""
+    feature = features.get(column.split(".")[0]) if "." not in column else None
+    return getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+
+
+def _to_names(value: Any, labels: list[str]) -> Any:
+    if isinstance(value, list):
+        return [_to_names(v, labels) for v in value]
+    return labels[value] if isinstance(value, int) and value >= 0 else ("-1" if isinstance(value, int) else value)
+
+
 def _hub_rows(source: HubSource, lang: str, split: str, task_name: str) -> tuple[list[tuple[int, dict]], str]:
     """Rows of a Hub split with class-label ids turned into their names."""
     import datasets
@@ -86,20 +111,23 @@ def _hub_rows(source: HubSource, lang: str, split: str, task_name: str) -> tuple
     config = source.config.format(lang=code)
     where = f"{source.path}[{config}]/{source.splits[split]}"
     try:
-        dataset = datasets.load_dataset(source.path, config, split=source.splits[split])
+        extra = {"revision": source.revision} if source.revision else {}
+        dataset = datasets.load_dataset(source.path, config, split=source.splits[split], **extra)
     except Exception as exc:  # network, missing config, ...: one line for the user
         raise UserError(f"cannot load {where} from the Hub ({type(exc).__name__}); set data_dir") from None
-    label_column = source.columns.get("label")
-    feature = dataset.features.get(label_column) if label_column else None
-    names = getattr(feature, "names", None)
+    names = {column: _class_names(dataset.features, column) for column in source.columns.values()}
+    names = {column: found for column, found in names.items() if found}
     rows = []
     prefix = source.filter_prefix.format(code=code)
     for index, row in enumerate(dataset):
         if source.filter_column and not str(row[source.filter_column]).startswith(prefix):
             continue
-        if names is not None and isinstance(row[label_column], int):
+        if names:
             row = dict(row)
-            row[label_column] = names[row[label_column]] if row[label_column] >= 0 else "-1"
+            for column, labels in names.items():
+                row[column] = _to_names(row[column], labels)
+        if source.skip_labels and str(row.get(source.columns.get("label", ""), "")) in source.skip_labels:
+            continue
         rows.append((index, row))
     return rows, where
 
@@ -121,26 +149,35 @@ def load_split(
         rows, where = _hub_rows(task.hub, lang, split, task.name)
         records = canonical_records(rows, task.hub.columns, {}, task.labels, where)
     else:
-        layout, _ = find_layout(task, split, data_dir)
+        layout, _ = find_layout(task, split, data_dir, lang)
         path = local_path(task, lang, split, data_dir)
         if not path.is_file():
             raise UserError(f"data file not found: {path}")
         rows = READERS[layout.reader](path)
+        if layout.language_column:  # one file for every language: keep this language (and shared rows)
+            code = layout.codes.get(lang, lang)
+            rows = [(n, r) for n, r in rows if r.get(layout.language_column) in (code, "", None)]
         records = canonical_records(rows, layout.columns, layout.label_map, task.labels, str(path))
     if not records:
         raise UserError(f"task '{task.name}' split '{split}' in '{lang}' is empty")
     return records[:max_examples] if max_examples > 0 else records
 
 
-def default_eval_split(task: Task, data_dir: str | Path | None) -> str:
-    """`test` where the source has a labelled test split, otherwise `dev` (the contracts' default)."""
+def default_eval_split(task: Task, data_dir: str | Path | None, lang: str | None = None) -> str:
+    """`test` where the source has a labelled test split (for `lang`, when given), otherwise `dev`.
+
+    A task whose only split is `test` (Tatoeba) is evaluated on it.
+    """
     if data_dir is None:
-        return "test" if task.hub.labelled_test else "dev"
+        return "test" if task.hub.labelled_test or "dev" not in task.hub.splits else "dev"
+    fallback = "dev" if any("dev" in layout.files for layout in task.local) else "test"
     try:
-        layout, _ = find_layout(task, "test", data_dir)
+        layout, _ = find_layout(task, "test", data_dir, lang)
     except UserError:
-        return "dev"
-    return "test" if layout.labelled_test else "dev"
+        return fallback
+    if not layout.labelled_test or (lang is not None and not _file(Path(data_dir), layout, "test", lang).is_file()):
+        return fallback
+    return "test"
 
 
 def load_raw_text(lang: str, data_dir: str | Path | None, max_lines: int = 0) -> list[str]:

@@ -77,8 +77,8 @@ def validate(config: ExperimentConfig) -> list[str]:
             for split in ("train", "dev"):
                 if not (path := local_path(step, "en", split, config.data_dir)).is_file():
                     raise UserError(f"data file not found: {path}")
-        split = config.eval.split or default_eval_split(task, config.data_dir)
         for lang in config.eval.languages or task.languages:
+            split = config.eval.split or default_eval_split(task, config.data_dir, lang)
             if not (path := local_path(task, lang, split, config.data_dir)).is_file():
                 raise UserError(f"data file not found: {path}")
     resolve_model_name_only(config.model)
@@ -182,14 +182,14 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
 def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, name: str,
               lang_folders: dict[str, Path | None], run_dir: Path) -> dict:  # fmt: skip
     """Zero-shot evaluation in every language + the common fields of `results.json`."""
-    split = config.eval.split or default_eval_split(task, ctx.data_dir)
+    split = config.eval.split  # empty: the default per language
     available = {lang for lang, f in lang_folders.items() if f is not None} | set(config.lang_adapters.pretrained)
     per_language, notes = evaluate_languages(
         model, method, task, name, list(config.eval.languages or task.languages), available, split,
         ctx.data_dir, ctx.tokenizer, config.train.max_seq_length, config.eval.batch_size,
         config.eval.max_examples, run_dir / "predictions",
     )  # fmt: skip
-    metric = main_metric(next(iter(per_language.values())))
+    metric = main_metric(next(iter(per_language.values())), task)
     average, zero_shot = averages(per_language, metric, task.source_language)
     return {
         "run_id": f"{run_dir.name}-{stable_hash(config_to_dict(config), 8)}",

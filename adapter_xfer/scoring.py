@@ -31,11 +31,13 @@ def score_file(task_name: str, lang: str, predictions_path: str | Path, split: s
                data_dir: str | None = None, max_examples: int = 0) -> dict[str, Any]:  # fmt: skip
     """Score a predictions file; returns the metrics with `n` and `split`."""
     task = get_task(task_name)
-    split = split or default_eval_split(task, data_dir)
+    split = split or default_eval_split(task, data_dir, lang)
     records = load_split(task, lang, split, data_dir, max_examples)
     predictions = read_predictions(predictions_path)
-    unknown = [k for k in predictions if k not in {r["id"] for r in records}]
+    fmt = get_format(task.format)
+    golds = fmt.gold(records, task)
+    unknown = [k for k in predictions if k not in golds]
     if unknown:
         raise UserError(f"{predictions_path}: id {unknown[0]!r} is not in {task.name} {lang} {split}")
-    metrics = score(task, get_format(task.format), predictions, records, lang)
+    metrics = score(task, fmt, predictions, records, lang)
     return {**metrics, "split": split}

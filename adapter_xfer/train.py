@@ -174,7 +174,7 @@ def fit(
     started = time.perf_counter()
     accelerator = _accelerator(schedule.bf16)
     world, rank = accelerator.num_processes, accelerator.process_index
-    lengths = [len(f["input_ids"]) for f in features]
+    lengths = [f.get("length", len(f["input_ids"])) for f in features]  # multiple choice: longest choice
     steps_per_epoch = max(1, (math.ceil(len(features) / schedule.batch_size)) // world)
     total = schedule.max_steps if schedule.max_steps > 0 else math.ceil(schedule.epochs * steps_per_epoch)
     eval_every = schedule.eval_steps if schedule.eval_steps > 0 else steps_per_epoch

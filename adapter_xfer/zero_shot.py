@@ -25,7 +25,7 @@ def predict(model, fmt: Format, records, tokenizer, task: Task, max_length: int,
     if fmt.predict is not None:
         return fmt.predict(model, records, tokenizer, task, max_length, batch_size)
     features = fmt.preprocess(records, tokenizer, task, max_length)
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))  # little padding
+    order = sorted(range(len(features)), key=lambda i: features[i].get("length", len(features[i]["input_ids"])))
     ordered = [features[i] for i in order]
     outputs = []
     device = next(model.parameters()).device
@@ -52,28 +52,31 @@ def dev_evaluator(task: Task, fmt: Format, records, tokenizer, max_length: int, 
     def evaluate(model) -> float:
         predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
         metrics = score(task, fmt, predictions, records, "en")
-        return metrics[main_metric(metrics)]
+        return metrics[main_metric(metrics, task)]
 
     return evaluate
 
 
-def main_metric(metrics: dict[str, float]) -> str:
-    """The headline metric of a metrics dict (F1 where a task reports it, else accuracy)."""
-    for name in ("f1", "accuracy", "exact_match"):
+def main_metric(metrics: dict[str, float], task: Task | None = None) -> str:
+    """The headline metric: the task's `options["main_metric"]`, else F1, accuracy, EM or mAP@20."""
+    if task is not None and task.options.get("main_metric") in metrics:
+        return task.options["main_metric"]
+    for name in ("f1", "accuracy", "exact_match", "map_at_20"):
         if name in metrics:
             return name
     raise KeyError(f"no headline metric in {sorted(metrics)}")
 
 
-def evaluate_languages(model, method, task: Task, name: str, languages: list[str], available: set[str],
+def evaluate_languages(model, method, task: Task, name: str | None, languages: list[str], available: set[str],
                        split: str, data_dir, tokenizer, max_length: int, batch_size: int,
                        max_examples: int, predictions_dir: Path) -> tuple[dict, list[str]]:  # fmt: skip
     """Zero-shot evaluation of `task` in every language; writes one predictions file per language.
 
-    Returns `per_language` (`{lang: {metric: value, "n": ..., "split": ...}}`) and notes such as
-    language-adapter fallbacks.
+    `split` empty means the contracts' default per language (labelled test where it exists, else
+    dev). Returns `per_language` (`{lang: {metric: value, "n": ..., "split": ...}}`) and notes such
+    as language-adapter fallbacks.
     """
-    from adapter_xfer.data import load_split
+    from adapter_xfer.data import default_eval_split, load_split
     from adapter_xfer.formats import get_format
     from adapter_xfer.io_utils import atomic_write_jsonl
     from adapter_xfer.methods import activate, adapter_name
@@ -88,10 +91,13 @@ def evaluate_languages(model, method, task: Task, name: str, languages: list[str
             if lang not in available:
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
         activate(model, method.setup_for(lang_adapter, name), name)
-        records = load_split(task, lang, split, data_dir, max_examples)
+        lang_split = split or default_eval_split(task, data_dir, lang)
+        records = load_split(task, lang, lang_split, data_dir, max_examples)
         predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
-        atomic_write_jsonl(predictions_dir / f"{task.name}.{lang}.{split}.jsonl",
+        atomic_write_jsonl(predictions_dir / f"{task.name}.{lang}.{lang_split}.jsonl",
                            [{"id": k, "prediction": v} for k, v in predictions.items()])  # fmt: skip
         metrics = score(task, fmt, predictions, records, lang)
-        per_language[lang] = {**metrics, "split": split}
+        per_language[lang] = {**metrics, "split": lang_split}
+        if fmt.notes is not None:
+            notes += [f"{lang}: {note}" for note in fmt.notes(records, task)]
     return per_language, notes

@@ -39,7 +39,7 @@ def read_lines(path, errors):
             errors.append(f"{path.name}:{i}: blank line")
         elif line != line.strip():
             errors.append(f"{path.name}:{i}: leading/trailing whitespace")
-    return [l for l in lines if l.strip()]
+    return [text for text in lines if text.strip()]
 
 
 def read_jsonl(path, keys, errors):
@@ -134,8 +134,8 @@ def main(argv):
         errors.append(f"raw text reused in task files: {len(overlap)}, "
                       f"e.g. {next(iter(overlap))[:50]!r}")
 
-    raw_summary = " ".join(f"raw_{l}={len(raw[l])}" for l in RAW_LANGS)
-    para_summary = " ".join(f"{l}/{s}={len(groups.get((l, s), []))}" for l, s in PARA_COUNTS)
+    raw_summary = " ".join(f"raw_{lang}={len(raw[lang])}" for lang in RAW_LANGS)
+    para_summary = " ".join(f"{lang}/{s}={len(groups.get((lang, s), []))}" for lang, s in PARA_COUNTS)
     if errors:
         for e in errors[:50]:
             print("ERROR:", e, file=sys.stderr)

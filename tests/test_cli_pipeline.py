@@ -14,8 +14,8 @@ from adapter_xfer.cli import main
 from adapter_xfer.results import read_results
 
 FAST = ["train.max_steps=6", "train.batch_size=8", "train.eval_steps=3", "train.max_seq_length=48",
-        "train.learning_rate=1e-3", "lang_adapters.max_steps=8", "lang_adapters.max_seq_length=48",
-        "lang_adapters.heldout_lines=16", "lang_adapters.learning_rate=3e-3", "eval.languages=en,de,zh",
+        "train.learning_rate=1e-3", "lang_adapters.max_steps=20", "lang_adapters.max_seq_length=48",
+        "lang_adapters.heldout_lines=16", "lang_adapters.learning_rate=1e-2", "eval.languages=en,de,zh",
         "eval.split=test", "eval.max_examples=24"]  # fmt: skip
 
 

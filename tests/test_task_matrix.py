@@ -25,12 +25,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "data"
 
 
 def eval_language(task) -> tuple[str, str]:
-    """A non-English language (English for English-only tasks) and split of `task` with a fixture file."""
-    split = default_eval_split(task, FIXTURES)
+    """A non-English language (English for English-only tasks) and split of `task` with fixture gold."""
+    fmt = get_format(task.format)
     for lang in sorted(task.languages, key=lambda x: x == "en"):
-        if local_path(task, lang, split, FIXTURES).is_file():
+        split = default_eval_split(task, FIXTURES, lang)
+        path = local_path(task, lang, split, FIXTURES)
+        if path.is_file() and fmt.gold(load_split(task, lang, split, FIXTURES), task):
             return lang, split
-    pytest.fail(f"no non-English fixture for task '{task.name}' ({split}) under {FIXTURES}")
+    pytest.fail(f"no fixture with gold for task '{task.name}' under {FIXTURES}")
 
 
 def mean_loss(model, features, collate) -> float:

@@ -28,7 +28,7 @@ def test_task_entry_is_complete(name):
     if task.format in ("classification", "pair_classification", "tagging"):
         assert len(set(task.labels)) == len(task.labels) > 1
     if task.hub.path:  # local-only tasks (licensed data such as CCGbank) declare no Hub source
-        assert set(task.hub.splits) <= set(SPLITS) and task.hub.columns
+        assert set(task.hub.splits) <= set(SPLITS)
         if fmt.trainable:
             assert set(task.hub.columns) == set(task.local[0].columns)
     assert task.local

@@ -35,6 +35,8 @@ class Format:
         predict: optional whole-split prediction `(model, records, tokenizer, task, max_length,
             batch_size) -> {id: prediction}` for formats that do not predict through a head (retrieval).
         trainable: False for evaluation-only formats (retrieval): they have no training stage.
+        notes: optional `(records, task) -> list[str]` of remarks for `results.json` (e.g. a BUCC
+            threshold tuned on the evaluated split itself).
     """
 
     name: str
@@ -46,6 +48,7 @@ class Format:
     outputs: tuple[str, ...] = ("logits",)
     predict: Callable[..., dict[Any, Any]] | None = None
     trainable: bool = True
+    notes: Callable[..., list[str]] | None = None
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int, value_key: str = "input_ids") -> dict[str, Any]:

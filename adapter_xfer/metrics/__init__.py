@@ -20,6 +20,7 @@ a 0-100 scale plus `"n"` (units scored: examples, questions, sentences or gold p
 | seqeval    | `seqeval_f1`       | PAN-X / WikiANN NER, UD-POS                  |
 | tatoeba    | `tatoeba_accuracy` | Tatoeba                                      |
 | bucc       | `bucc_score`       | BUCC 2018 (predictions format; see `bucc_f1`)|
+| map_at_20  | `map_at_20`        | LAReQA, Mewsli-X (XTREME-R's mAP@20)         |
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from typing import Any
 from adapter_xfer.metrics.classification import accuracy, check_ids
 from adapter_xfer.metrics.qa import mixed_segmentation, mlqa, normalize_mlqa, normalize_squad, squad_v1, squad_v2
 from adapter_xfer.metrics.retrieval import (
+    average_precision_at_k,
     best_threshold,
     bucc_f1,
     bucc_score,
     knn,
+    map_at_20,
+    map_at_k,
     margin_scores,
     mine_pairs,
     normalize_rows,
@@ -49,17 +53,21 @@ METRICS: dict[str, Callable[..., dict[str, Any]]] = {
     "seqeval": seqeval_f1,
     "tatoeba": tatoeba_accuracy,
     "bucc": bucc_score,
+    "map_at_20": map_at_20,
 }
 
 __all__ = [
     "METRICS",
     "accuracy",
+    "average_precision_at_k",
     "best_threshold",
     "bucc_f1",
     "bucc_score",
     "check_ids",
     "get_chunks",
     "knn",
+    "map_at_20",
+    "map_at_k",
     "margin_scores",
     "mine_pairs",
     "mixed_segmentation",

@@ -1,4 +1,4 @@
-"""Retrieval scores and BUCC mining: Tatoeba accuracy, BUCC F1, ratio-margin mining, threshold search.
+"""Retrieval scores and BUCC mining: Tatoeba accuracy, BUCC F1, ratio-margin mining, threshold search, mAP@k.
 
 Follows XTREME (`evaluate.py` for the scores, `third_party/utils_retrieve.py` for mining, itself
 adapted from LASER): cosine similarity on L2-normalised embeddings, k-nearest neighbours in both
@@ -11,6 +11,11 @@ score), and the threshold that maximises F1 on dev (`bucc_optimize`). Neighbour 
 numpy, in row blocks (no faiss); ties between equal similarities may be broken differently from faiss.
 XTREME also merges identical sentence texts before mining and drops ids whose text repeats; that needs
 the texts and is left to the caller.
+
+Mean average precision at k (LAReQA, Mewsli-X) follows XTREME-R's `average_precision_at_k`
+(`third_party/utils_lareqa.py`): precision summed at each relevant hit in the top k, divided by
+`min(k, number of relevant items)`. With one relevant item (Mewsli-X) it is the reciprocal rank at k,
+which is what XTREME-R's Mewsli-X scorer (`utils_mewslix.evaluate`, "MRR/MAP@20") reports.
 """
 
 from __future__ import annotations
@@ -223,3 +228,47 @@ def best_threshold(candidates: Iterable[tuple[str, str, float]], gold_pairs: Ite
                 best_f1 = f1
                 threshold = (score + ranked[i + 1][1]) / 2 if i + 1 < len(ranked) else score
     return float(threshold)
+
+
+def average_precision_at_k(relevant: Iterable[Hashable], ranked: Sequence[Hashable], k: int) -> float:
+    """AP@k of one ranked list (XTREME-R): a repeated prediction counts once; 0 with no relevant item."""
+    relevant = set(relevant)
+    if not relevant:
+        return 0.0
+    hits, score = 0, 0.0
+    for i, item in enumerate(ranked[:k]):
+        if item in relevant and item not in ranked[:i]:
+            hits += 1
+            score += hits / (i + 1)
+    return score / min(len(relevant), k)
+
+
+def map_at_k(predictions: Mapping[Hashable, Sequence[Hashable]], golds: Mapping[Hashable, Iterable[Hashable]],
+             k: int = 20) -> dict[str, float]:  # fmt: skip
+    """Mean AP@k over the gold queries (a query without predictions scores 0).
+
+    Args:
+        predictions: Ranked candidate ids per query id (only the first k are read).
+        golds: Relevant candidate ids per query id.
+        k: Cut-off (XTREME-R: 20).
+
+    Returns:
+        `{"map_at_<k>": 0-100, "n": queries, "missing": queries without predictions}`.
+
+    Raises:
+        ValueError: A prediction for an unknown query id, or a prediction that is not a list of ids.
+    """
+    for key, ranked in predictions.items():
+        if key not in golds:
+            raise ValueError(f"map_at_k: prediction for unknown id {key!r}")
+        if isinstance(ranked, str | bytes) or not isinstance(ranked, Sequence):
+            raise ValueError(f"map_at_k: id {key!r}: prediction {ranked!r} is not a ranked list of ids")
+    scores = [average_precision_at_k(gold, list(predictions.get(key, [])), k) for key, gold in golds.items()]
+    value = 100 * sum(scores) / len(scores) if scores else 0.0
+    return {f"map_at_{k}": value, "n": len(scores), "missing": sum(key not in predictions for key in golds)}
+
+
+def map_at_20(predictions: Mapping[Hashable, Sequence[Hashable]],
+              golds: Mapping[Hashable, Iterable[Hashable]]) -> dict[str, float]:  # fmt: skip
+    """`map_at_k` with XTREME-R's cut-off of 20 (LAReQA, Mewsli-X)."""
+    return map_at_k(predictions, golds, 20)

@@ -31,6 +31,8 @@ class HubSource:
     codes: dict[str, str] = field(default_factory=dict)  # language -> code in `config` (default: itself)
     filter_column: str = ""  # when one config holds every language: keep rows whose column value
     filter_prefix: str = "{code}-"  # starts with this prefix ({code}: the language's code)
+    revision: str | None = None  # e.g. "refs/convert/parquet" for repos whose main branch has a script
+    skip_labels: tuple[str, ...] = ()  # label values that mean "no gold" (SNLI's -1): rows are dropped
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class LocalLayout:
     label_map: dict[str, str] = field(default_factory=dict)
     labelled_test: bool = False
     codes: dict[str, str] = field(default_factory=dict)  # language -> file code (Tatoeba's deu, cmn)
+    language_column: str = ""  # one file for every language: keep rows whose column is the file code
 
 
 @dataclass(frozen=True)

@@ -61,5 +61,5 @@ def test_check_ids_returns_missing_in_gold_order():
 
 
 def test_metrics_table_names():
-    assert set(METRICS) == {"accuracy", "squad_v1", "squad_v2", "mlqa", "seqeval", "tatoeba", "bucc"}
+    assert set(METRICS) == {"accuracy", "squad_v1", "squad_v2", "mlqa", "seqeval", "tatoeba", "bucc", "map_at_20"}
     assert METRICS["accuracy"] is accuracy
