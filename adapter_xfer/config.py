@@ -53,11 +53,16 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    """Bottleneck task adapters (MAD-X: `seq_bn`, reduction 16)."""
+    """Task adapters: the method (`seq_bn` as in MAD-X, `double_seq_bn`, `lora`, `ia3`, `prefix_tuning`)."""
 
     config: str = "seq_bn"
-    reduction_factor: int = 16
+    reduction_factor: int = 16  # bottleneck methods
     non_linearity: str = "relu"
+    lora_r: int = 8  # lora
+    lora_alpha: int = 8
+    prefix_length: int = 30  # prefix_tuning
+    prefix_bottleneck: int = 512
+    leave_out_last: bool = False  # MAD-X 2.0: no adapter in the last layer
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class LangAdapterConfig:
     mlm_probability: float = 0.15
     max_lines: int = 0  # 0: all raw-text lines
     heldout_lines: int = 64  # lines kept out of training to measure MLM loss before and after
+    leave_out_last: bool = False  # MAD-X 2.0: no adapter in the last layer
 
 
 @dataclass(frozen=True)

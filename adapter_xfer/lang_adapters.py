@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from adapter_xfer.config import LangAdapterConfig, TrainConfig
-from adapter_xfer.errors import UserError
 from adapter_xfer.methods import activate, set_trainable
 from adapter_xfer.train import FitResult, fit
 
@@ -25,11 +24,9 @@ MLM_HEAD = "mlm"
 
 def add_language_adapter(model, name: str, config: LangAdapterConfig) -> None:
     """Add a MAD-X language adapter (`seq_bn_inv`: bottleneck + invertible adapter)."""
-    from adapters import SeqBnInvConfig
+    from adapter_xfer.adapter_configs import lang_adapter_config
 
-    if config.config not in ("seq_bn_inv", "pfeiffer+inv"):
-        raise UserError(f"lang_adapters.config '{config.config}' is not supported (use seq_bn_inv)")
-    model.add_adapter(name, config=SeqBnInvConfig(reduction_factor=config.reduction_factor))
+    model.add_adapter(name, config=lang_adapter_config(model, config))
 
 
 def mlm_head(model) -> tuple[str, bool]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from adapters.composition import Stack
 
 from adapter_xfer.errors import UserError
+from adapter_xfer.modeling import is_adapter_param
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,11 @@ def set_trainable(model, names: set[str]) -> int:
 
 
 def add_task_adapter(model, name: str, adapter_config) -> None:
-    """Add a bottleneck task adapter `name` unless the model already has it."""
-    from adapters import SeqBnConfig
+    """Add task adapter `name` (method per `adapter.config`) unless the model already has it."""
+    from adapter_xfer.adapter_configs import task_adapter_config
 
-    if name in model.adapters_config.adapters:
-        return
-    if adapter_config.config not in ("seq_bn", "pfeiffer"):
-        raise UserError(f"adapter.config '{adapter_config.config}' is not supported yet (use seq_bn)")
-    config = SeqBnConfig(
-        reduction_factor=adapter_config.reduction_factor, non_linearity=adapter_config.non_linearity
-    )
-    model.add_adapter(name, config=config)
+    if name not in model.adapters_config.adapters:
+        model.add_adapter(name, config=task_adapter_config(model, adapter_config))
 
 
 def _prepare_adapter(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config) -> None:
@@ -95,10 +90,7 @@ def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | No
         if param_name.startswith("heads."):
             param.requires_grad = is_param_of(param_name, head)
         else:  # the encoder trains; adapters and the pooler (no flex head reads it) get no gradient
-            param.requires_grad = not any(part in param_name for part in _NOT_ENCODER)
-
-
-_NOT_ENCODER = (".adapters.", "invertible_adapters", "adapter_fusion", ".pooler.", "prefix_tuning", ".loras.")
+            param.requires_grad = not (is_adapter_param(param_name) or ".pooler." in param_name)
 
 
 def _adapter_setup(lang_adapter: str | None, task_adapter: str | None):

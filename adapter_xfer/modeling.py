@@ -114,6 +114,25 @@ def load_tokenizer(checkpoint: str):
         raise UserError(f"cannot load a tokenizer for '{checkpoint}': {str(exc).splitlines()[0]}") from None
 
 
+def _save_without_shared_memory(state_dict: dict, path: str) -> None:
+    """`safetensors.save_file` for adapter weights that may share memory.
+
+    Prefix tuning registers one tensor under several names (its pool and every layer), which
+    `safetensors` refuses; `adapters` 1.3.0 passes such state dicts straight through when saving with
+    `use_safetensors=True`. Adapter weights are small, so storing each name's own copy is cheap, and on
+    loading every name writes the same values into the one shared parameter.
+    """
+    from safetensors.torch import save_file
+
+    save_file({key: value.detach().clone().contiguous() for key, value in state_dict.items()}, path)
+
+
+def _patch_adapters_saving() -> None:
+    import adapters.loading
+
+    adapters.loading.save_file = _save_without_shared_memory
+
+
 def load_model(checkpoint: str, keep_mlm_head: bool = False):
     """Load `checkpoint` as an `AutoAdapterModel`.
 
@@ -123,6 +142,7 @@ def load_model(checkpoint: str, keep_mlm_head: bool = False):
     """
     from adapters import AutoAdapterModel
 
+    _patch_adapters_saving()
     previous = logging.getLogger("transformers.modeling_utils").level
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     try:
@@ -167,6 +187,16 @@ def has_mlm_head(checkpoint: str) -> bool:
     return True  # Hub XLM-R checkpoints do
 
 
+# Parameter-name markers of everything `adapters` adds to an encoder (bottleneck, invertible, fusion,
+# LoRA/IA3 and prefix-tuning modules): none of it belongs to the base model.
+_ADAPTER_MARKERS = (".adapters.", "invertible_adapters", "adapter_fusion", ".loras.", "prefix_tuning", "prefix_tunings")
+
+
+def is_adapter_param(name: str) -> bool:
+    """Whether a parameter (or state-dict key) belongs to an adapter module rather than the encoder."""
+    return any(marker in name for marker in _ADAPTER_MARKERS)
+
+
 def base_identity(model, name: str) -> BaseIdentity:
     """Fingerprint the base encoder: its config (minus volatile keys) and its weights.
 
@@ -176,7 +206,7 @@ def base_identity(model, name: str) -> BaseIdentity:
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     digest = hashlib.sha256()
     for key, tensor in sorted(model.base_model.state_dict().items()):
-        if any(part in key for part in (".adapters.", "invertible_adapters", "adapter_fusion", "pooler.")):
+        if is_adapter_param(key) or "pooler." in key:
             continue
         digest.update(key.encode())
         digest.update(tensor.detach().to(torch.float32).contiguous().cpu().numpy().tobytes())

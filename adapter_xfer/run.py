@@ -198,7 +198,19 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
         "base_model": ctx.identity.to_dict(), "versions": versions(), "git_commit": git_commit(),
         "total_params": sum(p.numel() for p in model.parameters()),
         "per_language": per_language, "average": average, "average_zero_shot": zero_shot, "notes": notes,
+        "lang_adapters": _lang_adapter_sources(config, lang_folders),
     }  # fmt: skip
+
+
+def _lang_adapter_sources(config: ExperimentConfig, lang_folders: dict[str, Path | None]) -> dict[str, str]:
+    """Where each language adapter came from: a trained stage, a pretrained source, or none."""
+    sources = {}
+    for lang, folder in lang_folders.items():
+        if lang in config.lang_adapters.pretrained:
+            sources[lang] = f"pretrained: {config.lang_adapters.pretrained[lang]}"
+        else:
+            sources[lang] = f"trained: {folder.name}" if folder else "none (lang_en used)"
+    return sources
 
 
 def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunOutcome:

@@ -123,12 +123,24 @@ def load_adapter_into(model, folder: Path, name: str, identity: BaseIdentity, wi
     model.load_adapter(str(path), load_as=name, with_head=with_head, use_safetensors=True)
 
 
-def load_pretrained_lang_adapter(model, source: str, name: str) -> None:
-    """A language adapter given by Hub id or folder (e.g. AdapterHub's `*-wiki_pfeiffer`)."""
+def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseIdentity) -> None:
+    """A language adapter given by Hub id or folder (e.g. AdapterHub's `*-wiki_pfeiffer`).
+
+    A folder saved by adapter_xfer carries its base identity, which must match the model's.
+    """
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if (folder / META_FILE).is_file():
+            check_identity(read_meta(folder)["base_model"], identity, f"language adapter {folder}")
+        target, safetensors = str(folder), any(folder.glob("*.safetensors"))
+    elif source.startswith((".", "/", "~")):
+        raise UserError(f"language adapter folder not found: {source}")
+    else:
+        target, safetensors = source, False  # a Hub id: `adapters` resolves the repository's format
     try:
-        model.load_adapter(source, load_as=name, with_head=False, use_safetensors=Path(source).is_dir())
+        model.load_adapter(target, load_as=name, with_head=False, use_safetensors=safetensors)
     except Exception as exc:
-        raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}") from None
+        raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}: {exc}") from None
 
 
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
@@ -186,7 +198,7 @@ def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None
     for lang, folder in lang_folders.items():
         name = adapter_name("lang", lang)
         if lang in pretrained:
-            load_pretrained_lang_adapter(model, pretrained[lang], name)
+            load_pretrained_lang_adapter(model, pretrained[lang], name, ctx.identity)
         elif folder is not None:
             load_adapter_into(model, folder, name, ctx.identity)
 

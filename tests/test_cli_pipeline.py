@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from adapter_xfer.cli import main
 from adapter_xfer.results import read_results
@@ -25,11 +26,14 @@ def runs(demo_data, tmp_path_factory):
     config = root / "exp.yaml"
     config.write_text("task: pawsx\nintermediate: [mnli]\n")
     out = {}
+    threads = torch.get_num_threads()
     for method in ("adapter", "full_ft"):
         args = [f"method={method}", f"data_dir={demo_data}", f"output_dir={root / method}",
-                f"cache_dir={root / 'cache'}", *FAST]  # fmt: skip
+                f"cache_dir={root / 'cache'}", "threads=1", *FAST]  # fmt: skip
         assert main(["train", str(config), *args]) == 0
+        assert torch.get_num_threads() == 1  # `threads` is honoured
         out[method] = root / method
+    torch.set_num_threads(threads)
     return root, out, demo_data
 
 
@@ -95,3 +99,19 @@ def test_train_refuses_to_overwrite_a_finished_run(runs, capsys):
     root, out, data_dir = runs
     code = main(["train", str(root / "exp.yaml"), f"data_dir={data_dir}", f"output_dir={out['adapter']}", *FAST])
     assert code == 2 and "already holds a finished run" in capsys.readouterr().err
+
+
+def test_pretrained_language_adapter_from_a_folder(runs, tmp_path):
+    """A language adapter named by folder replaces training that language's adapter, with the same result."""
+    root, out, data_dir = runs
+    trained = read_results(out["adapter"])
+    de_stage = next(s for s in trained["stages"] if s["kind"] == "lang" and s["language"] == "de")
+    folder = f"{de_stage['path']}/lang_de"
+    args = ["method=adapter", f"data_dir={data_dir}", f"output_dir={tmp_path / 'run'}",
+            f"cache_dir={root / 'cache'}", *FAST, f"lang_adapters.pretrained={{de: {folder}}}"]  # fmt: skip
+    assert main(["train", str(root / "exp.yaml"), *args]) == 0
+    again = read_results(tmp_path / "run")
+    assert again["lang_adapters"]["de"] == f"pretrained: {folder}"
+    assert again["lang_adapters"]["zh"].startswith("trained: lang-lang_zh-")
+    assert not any(s["kind"] == "lang" and s["language"] == "de" for s in again["stages"])
+    assert again["per_language"] == trained["per_language"]

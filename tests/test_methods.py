@@ -10,7 +10,7 @@ from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.lang_adapters import add_language_adapter
 from adapter_xfer.methods import METHODS, activate
-from adapter_xfer.modeling import base_identity
+from adapter_xfer.modeling import base_identity, is_adapter_param
 from adapter_xfer.stages import load_adapter_into, write_meta
 from adapter_xfer.tasks import TASKS
 from adapter_xfer.train import fit
@@ -55,8 +55,9 @@ def train_a_little(model, tokenizer, steps=4):
 
 
 def base_state(model):
-    return {k: v.clone() for k, v in model.state_dict().items()
-            if ".adapters." not in k and "invertible" not in k and not k.startswith("heads.")}  # fmt: skip
+    """The encoder's own weights (no adapter, no head)."""
+    state = model.state_dict().items()
+    return {k: v.clone() for k, v in state if not is_adapter_param(k) and not k.startswith("heads.")}
 
 
 def logits(model, tokenizer):
