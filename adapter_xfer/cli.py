@@ -74,10 +74,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from adapter_xfer.modeling import resolve_checkpoint
+    from pathlib import Path
 
-    path = resolve_checkpoint(args.name, progress=True)
-    print(path)
+    from adapter_xfer.modeling import RANDOM_PREFIX, resolve_checkpoint
+    from adapter_xfer.offline_models import OFFLINE_MODELS
+
+    base = args.name.removeprefix(RANDOM_PREFIX)
+    if base != "tiny" and base not in OFFLINE_MODELS:
+        known = ", ".join(["tiny", *OFFLINE_MODELS, "random:<one of these>"])
+        raise UserError(f"'{args.name}' is not a named offline model (known: {known})")
+    print(Path(resolve_checkpoint(args.name, progress=True)).resolve())
     return 0
 
 
@@ -90,9 +96,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb."""
-    parser = argparse.ArgumentParser(prog="adapter-xfer", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
+    parser = argparse.ArgumentParser(prog="adapter-xfer", description=__doc__.splitlines()[0], parents=[common])
+    subparsers = parser.add_subparsers(dest="verb", required=True)
+
+    class _Verbs:  # every verb accepts --debug too, before or after its arguments
+        @staticmethod
+        def add_parser(name: str, **kwargs):
+            return subparsers.add_parser(name, parents=[common], **kwargs)
+
+    verbs = _Verbs()
 
     p = verbs.add_parser("ls", help="list tasks, methods, models or formats")
     p.add_argument("what", choices=["tasks", "methods", "models", "formats"])

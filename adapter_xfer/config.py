@@ -38,7 +38,7 @@ class TrainConfig:
     save_steps: int = 0  # 0: checkpoint whenever we evaluate
     max_train_examples: int = 0  # 0: all
     max_dev_examples: int = 0  # 0: all
-    stop_after_steps: int = 0  # > 0: stop early as if killed (resume tests, time-boxed runs)
+    stop_after_steps: int = 0  # > 0: stop after this many steps of this invocation, as if killed
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ def _hub_rows(source: HubSource, lang: str, split: str, task_name: str) -> tuple
 
     if not source.path:
         raise UserError(f"task '{task_name}' has no Hugging Face Hub source (local files only); set data_dir")
+    if split not in source.splits:
+        raise UserError(f"task '{task_name}' has no '{split}' split on the Hub (has: {', '.join(source.splits)})")
     code = source.codes.get(lang, lang)
     config = source.config.format(lang=code)
     where = f"{source.path}[{config}]/{source.splits[split]}"
@@ -153,7 +155,10 @@ def load_split(
         path = local_path(task, lang, split, data_dir)
         if not path.is_file():
             raise UserError(f"data file not found: {path}")
-        rows = READERS[layout.reader](path)
+        try:
+            rows = list(READERS[layout.reader](path))
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         if layout.language_column:  # one file for every language: keep this language (and shared rows)
             code = layout.codes.get(lang, lang)
             rows = [(n, r) for n, r in rows if r.get(layout.language_column) in (code, "", None)]

@@ -84,8 +84,9 @@ def heldout_loss(model, features, collate, seed: int, batch_size: int = 32) -> f
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     total, count = 0.0, 0
+    device = next(model.parameters()).device
     for start in range(0, len(features), batch_size):
-        batch = collate(features[start : start + batch_size])
+        batch = {k: v.to(device) for k, v in collate(features[start : start + batch_size]).items()}
         n = int((batch["labels"] != -100).sum())
         if n:
             total += float(masked_lm_loss(model, batch)) * n
@@ -96,8 +97,8 @@ def heldout_loss(model, features, collate, seed: int, batch_size: int = 32) -> f
 
 def train_language_adapter(
     model, tokenizer, name: str, lines: list[str], config: LangAdapterConfig, seed: int,
-    checkpoint_dir=None, bf16: bool = False,
-) -> tuple[FitResult | None, dict[str, Any]]:  # fmt: skip
+    checkpoint_dir=None, bf16: bool = False, fingerprint: str = "",
+) -> tuple[FitResult, dict[str, Any]]:  # fmt: skip
     """Add and train language adapter `name` on `lines`; returns the fit result and stage metrics.
 
     The last `config.heldout_lines` lines are held out; the metrics record held-out MLM loss before
@@ -119,7 +120,7 @@ def train_language_adapter(
         max_seq_length=config.max_seq_length, warmup_ratio=0.05, bf16=bf16,
     )  # fmt: skip
     result = fit(model, train_features, collate, schedule, seed, loss_fn=masked_lm_loss,
-                 checkpoint_dir=checkpoint_dir, desc=f"{name} (MLM)")  # fmt: skip
+                 checkpoint_dir=checkpoint_dir, desc=f"{name} (MLM)", fingerprint=fingerprint)  # fmt: skip
     after = heldout_loss(model, heldout_features, collate, seed) if heldout_features else None
     metrics = {
         "mlm_loss_before": before,

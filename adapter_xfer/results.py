@@ -45,14 +45,14 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def averages(per_language: dict[str, dict[str, Any]], metric: str, source: str = "en") -> tuple[float, float]:
-    """(mean over all languages, mean without the source language) of `metric`."""
+def averages(per_language: dict[str, dict[str, Any]], metric: str, source: str = "en") -> tuple[Any, Any]:
+    """(mean over all languages, mean without the source language) of `metric`; None where undefined."""
     values = {lang: m[metric] for lang, m in per_language.items() if metric in m}
     if not values:
-        return float("nan"), float("nan")
+        return None, None
     zero_shot = [v for lang, v in values.items() if lang != source]
     mean = sum(values.values()) / len(values)
-    return mean, (sum(zero_shot) / len(zero_shot) if zero_shot else float("nan"))
+    return mean, (sum(zero_shot) / len(zero_shot) if zero_shot else None)
 
 
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
@@ -91,7 +91,7 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, int | float) and value == value else "-"
+    return f"{value:.1f}" if isinstance(value, int | float) and value == value else "-"  # None, NaN: "-"
 
 
 def markdown_table(runs: list[dict[str, Any]]) -> str:

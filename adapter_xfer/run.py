@@ -36,7 +36,7 @@ from adapter_xfer.stages import (
     save_task_artifact,
     train_task,
 )  # fmt: skip
-from adapter_xfer.tasks import Task, get_task, training_task
+from adapter_xfer.tasks import RAW_TEXT, Task, get_task, training_task
 from adapter_xfer.zero_shot import evaluate_languages, main_metric
 
 
@@ -77,6 +77,9 @@ def validate(config: ExperimentConfig) -> list[str]:
             for split in ("train", "dev"):
                 if not (path := local_path(step, "en", split, config.data_dir)).is_file():
                     raise UserError(f"data file not found: {path}")
+        english = Path(config.data_dir) / RAW_TEXT.local_file.format(lang="en")
+        if method.uses_lang_adapters and "en" not in config.lang_adapters.pretrained and not english.is_file():
+            raise UserError(f"no English raw text for the English language adapter: {english}")
         for lang in config.eval.languages or task.languages:
             split = config.eval.split or default_eval_split(task, config.data_dir, lang)
             if not (path := local_path(task, lang, split, config.data_dir)).is_file():
@@ -127,6 +130,14 @@ def _lang_folders(ctx: Context, config: ExperimentConfig, langs: list[str]) -> d
     }
 
 
+def run_fingerprint(config: ExperimentConfig) -> str:
+    """What a run's checkpoint must match to be resumed: the config, less how it is interrupted."""
+    settings = config_to_dict(config)
+    settings["train"].pop("stop_after_steps")
+    settings.pop("threads")
+    return stable_hash(settings)
+
+
 def chain_of(config: ExperimentConfig, task: Task) -> list[str]:
     """English tasks trained before the target: the config's chain, then the task's own recipe."""
     return [*config.intermediate, *[t for t in task.recipe if t not in config.intermediate]]
@@ -154,7 +165,7 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
         if get_format(task.format).trainable:
             model, name, fit_result = train_task(ctx, method, task, training_task(task), config.train,
                                                  config.adapter, lang_folders, pretrained, previous,
-                                                 run_dir / "checkpoint")  # fmt: skip
+                                                 run_dir / "checkpoint", run_fingerprint(config))  # fmt: skip
         else:  # retrieval: evaluate whatever the chain produced (or the bare encoder + language adapters)
             model, name = build_eval_model(ctx, method, lang_folders, pretrained, previous)
             fit_result = None
@@ -182,6 +193,9 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
 def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, name: str,
               lang_folders: dict[str, Path | None], run_dir: Path) -> dict:  # fmt: skip
     """Zero-shot evaluation in every language + the common fields of `results.json`."""
+    from adapter_xfer.train import process_state
+
+    model.to(process_state().device)  # a freshly assembled eval model starts on the CPU
     split = config.eval.split  # empty: the default per language
     available = {lang for lang, f in lang_folders.items() if f is not None} | set(config.lang_adapters.pretrained)
     per_language, notes = evaluate_languages(

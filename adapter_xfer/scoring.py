@@ -39,5 +39,8 @@ def score_file(task_name: str, lang: str, predictions_path: str | Path, split: s
     unknown = [k for k in predictions if k not in golds]
     if unknown:
         raise UserError(f"{predictions_path}: id {unknown[0]!r} is not in {task.name} {lang} {split}")
-    metrics = score(task, fmt, predictions, records, lang)
+    try:
+        metrics = score(task, fmt, predictions, records, lang)
+    except ValueError as exc:  # a prediction of the wrong type or length: bad input, not a bug
+        raise UserError(f"{predictions_path}: {exc}") from None
     return {**metrics, "split": split}

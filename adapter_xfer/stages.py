@@ -11,12 +11,13 @@ identity, checked on load.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
-from adapter_xfer.data import load_raw_text, load_split
+from adapter_xfer.data import load_raw_text, load_split, local_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
@@ -51,6 +52,18 @@ def _wait() -> None:
     process_state().wait_for_everyone()
 
 
+def _raw_text_path(ctx: Context, lang: str) -> Path | None:
+    from adapter_xfer.tasks import RAW_TEXT
+
+    return Path(ctx.data_dir) / RAW_TEXT.local_file.format(lang=lang) if ctx.data_dir else None
+
+
+def data_fingerprint(paths: list[Path | None]) -> list:
+    """Size and modification time of local data files, so that edited data is not served stale."""
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] if p is not None and p.is_file() else str(p)
+            for p in paths]  # fmt: skip
+
+
 def stage_dir(ctx: Context, kind: str, name: str, payload: dict) -> Path:
     """The cache folder of a stage, keyed by everything that determines it."""
     key = stable_hash({"kind": kind, "name": name, "base": ctx.identity.to_dict(), "seed": ctx.seed,
@@ -83,7 +96,8 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
     """
     name = adapter_name("lang", lang)
     settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
-    folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings})
+    text = data_fingerprint([_raw_text_path(ctx, lang)])
+    folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings, "bf16": ctx.bf16, "text": text})
     if (folder / "stage.json").is_file():
         return folder
     try:
@@ -98,7 +112,7 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
     set_seed(ctx.seed)
     result, metrics = train_language_adapter(
         model, ctx.tokenizer, name, lines, config, ctx.seed,
-        checkpoint_dir=ctx.cache_dir / "work" / folder.name, bf16=ctx.bf16,
+        checkpoint_dir=ctx.cache_dir / "work" / folder.name, bf16=ctx.bf16, fingerprint=folder.name,
     )  # fmt: skip
     if not result.completed:
         raise StageInterrupted(f"language adapter {name} stopped after {result.steps} steps")
@@ -108,6 +122,7 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
             write_meta(tmp / name, ctx.identity, kind="lang", name=name, language=lang)
             atomic_write_json(tmp / "stage.json", {"kind": "lang", "name": name, "language": lang,
                               "settings": settings, "metrics": metrics, "fit": asdict(result)})  # fmt: skip
+        shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
     _wait()
     return folder
 
@@ -205,7 +220,8 @@ def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None
 
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
-               init_from: Path | None, checkpoint_dir: Path) -> tuple[Any, str, FitResult]:  # fmt: skip
+               init_from: Path | None, checkpoint_dir: Path,
+               fingerprint: str) -> tuple[Any, str, FitResult]:  # fmt: skip
     """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
 
     Returns the trained model (best dev weights loaded), the task adapter/head name and the fit result.
@@ -219,7 +235,8 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     features = fmt.preprocess(train, ctx.tokenizer, train_data, schedule.max_seq_length)
     evaluate = dev_evaluator(train_data, fmt, dev, ctx.tokenizer, schedule.max_seq_length, 64)
     result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed,
-                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})")  # fmt: skip
+                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
+                 fingerprint=fingerprint)  # fmt: skip
     activate(model, method.setup_for(lang_en, name), name)
     return model, name, result
 
@@ -239,14 +256,17 @@ def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: Trai
                         adapter: AdapterConfig, lang_folders: dict[str, Path | None],
                         pretrained: dict[str, str], init_from: Path | None) -> Path:  # fmt: skip
     """An English intermediate-task stage (cached): task adapter + head, or a full fine-tune."""
-    payload = {"method": method.name, "schedule": asdict(schedule), "adapter": asdict(adapter),
+    # How a stage is checkpointed or interrupted does not change what it learns.
+    settings = {k: v for k, v in asdict(schedule).items() if k not in ("stop_after_steps", "save_steps")}
+    files = [local_path(task, "en", split, ctx.data_dir) for split in ("train", "dev")] if ctx.data_dir else []
+    payload = {"method": method.name, "schedule": settings, "adapter": asdict(adapter), "data": data_fingerprint(files),
                "lang_en": str(lang_folders.get("en")), "pretrained": pretrained,
                "init_from": str(init_from)}  # fmt: skip
     folder = stage_dir(ctx, "intermediate", f"{task.name}-{method.name}", payload)
     if (folder / "stage.json").is_file():
         return folder
     model, name, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
-                                     init_from, ctx.cache_dir / "work" / folder.name)  # fmt: skip
+                                     init_from, ctx.cache_dir / "work" / folder.name, folder.name)  # fmt: skip
     if not result.completed:
         raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
     if is_main_process():
@@ -254,5 +274,6 @@ def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: Trai
             save_task_artifact(model, method, name, tmp, ctx.identity, task=task.name, labels=list(task.labels))
             atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
                               "method": method.name, "fit": asdict(result)})  # fmt: skip
+        shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
     _wait()
     return folder

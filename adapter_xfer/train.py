@@ -131,7 +131,12 @@ def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, bes
 def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, dict | None]:
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(folder / "trainable.safetensors"), strict=False)
+    saved = load_file(folder / "trainable.safetensors")
+    if set(saved) != {n for n, p in model.named_parameters() if p.requires_grad}:
+        from adapter_xfer.errors import UserError
+
+        raise UserError(f"{folder}: the checkpoint's trainable parameters differ from this model's")
+    model.load_state_dict(saved, strict=False)
     best = load_file(folder / "best.safetensors") if (folder / "best.safetensors").is_file() else None
     optim = torch.load(folder / "optim.pt", weights_only=True)
     optimizer.load_state_dict(optim["optimizer"])
@@ -157,6 +162,7 @@ def fit(
     evaluate: Callable[[nn.Module], float] | None = None,
     checkpoint_dir: str | Path | None = None,
     desc: str = "train",
+    fingerprint: str = "",
 ) -> FitResult:
     """Train the trainable parameters of `model` on `features`.
 
@@ -170,6 +176,8 @@ def fit(
         evaluate: English dev score (higher is better) used to select the best weights.
         checkpoint_dir: where to checkpoint; an existing checkpoint there is resumed.
         desc: progress-bar label.
+        fingerprint: identifies the training being checkpointed (the caller's config hash); a
+            checkpoint with another fingerprint is refused rather than silently mixed in.
     """
     started = time.perf_counter()
     accelerator = _accelerator(schedule.bf16)
@@ -185,10 +193,17 @@ def fit(
     from transformers import get_linear_schedule_with_warmup
 
     scheduler = get_linear_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * total), total)
-    state: dict[str, Any] = {"step": 0, "best_metric": None, "history": [], "total_steps": total}
+    state: dict[str, Any] = {"step": 0, "best_metric": None, "history": [], "total_steps": total,
+                             "fingerprint": fingerprint}  # fmt: skip
     best: dict[str, torch.Tensor] | None = None
     checkpoint = Path(checkpoint_dir) if checkpoint_dir else None
     if checkpoint is not None and (checkpoint / "state.json").is_file():
+        saved = json.loads((checkpoint / "state.json").read_text())
+        if saved.get("fingerprint", "") != fingerprint or saved.get("total_steps") != total:
+            from adapter_xfer.errors import UserError
+
+            raise UserError(f"{checkpoint} holds a checkpoint of a different configuration; "
+                            "delete it or choose another output_dir")  # fmt: skip
         state, best = _load_checkpoint(checkpoint, model, optimizer, scheduler)
     wrapped, optimizer = accelerator.prepare(_Objective(model, loss_fn), optimizer)
 
@@ -196,6 +211,7 @@ def fit(
     bar = tqdm(total=total, initial=state["step"], desc=desc, disable=not accelerator.is_main_process,
                file=sys.stderr, dynamic_ncols=True, mininterval=1.0)  # fmt: skip
     model.train()
+    first_step = state["step"]
     checked = False
     running = state.setdefault("running", [])  # losses since the last evaluation (kept across resume)
     while state["step"] < total:
@@ -230,7 +246,8 @@ def fit(
             running.clear()
             if state["best_metric"] is None or metric > state["best_metric"]:
                 state["best_metric"], best = metric, trainable_state(model)
-        stopping = schedule.stop_after_steps > 0 and step >= schedule.stop_after_steps and step < total
+        # Counted per invocation, so that re-running the same command always makes progress.
+        stopping = 0 < schedule.stop_after_steps <= step - first_step and step < total
         if checkpoint is not None and (step % save_every == 0 or stopping) and step < total:
             if accelerator.is_main_process:
                 _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best)

@@ -90,7 +90,8 @@ def evaluate_languages(model, method, task: Task, name: str | None, languages: l
             lang_adapter = adapter_name("lang", lang if lang in available else "en")
             if lang not in available:
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
-        activate(model, method.setup_for(lang_adapter, name), name)
+        head = name if name is not None and name in model.heads else None  # retrieval reads no head
+        activate(model, method.setup_for(lang_adapter, name), head)
         lang_split = split or default_eval_split(task, data_dir, lang)
         records = load_split(task, lang, lang_split, data_dir, max_examples)
         predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)

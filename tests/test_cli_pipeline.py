@@ -78,9 +78,9 @@ def test_score_reproduces_per_language(runs, capsys):
 
 
 def test_report_table(runs, capsys):
-    root, _, _ = runs
+    _, out, _ = runs
     capsys.readouterr()
-    assert main(["report", str(root)]) == 0
+    assert main(["report", str(out["adapter"]), str(out["full_ft"])]) == 0
     table = capsys.readouterr().out
     assert table.count("\n") == 4  # header, rule, one row per run
     assert "| adapter |" in table and "| full_ft |" in table and "avg 0-shot" in table
@@ -115,3 +115,61 @@ def test_pretrained_language_adapter_from_a_folder(runs, tmp_path):
     assert again["lang_adapters"]["zh"].startswith("trained: lang-lang_zh-")
     assert not any(s["kind"] == "lang" and s["language"] == "de" for s in again["stages"])
     assert again["per_language"] == trained["per_language"]
+
+
+def test_a_stopped_run_resumes_with_the_same_command(runs, tmp_path, capsys):
+    root, _, data_dir = runs
+    config = root / "target_only.yaml"
+    config.write_text("task: pawsx\n")
+    common = ["method=adapter", f"data_dir={data_dir}", f"cache_dir={root / 'cache'}", *FAST]
+    assert main(["train", str(config), f"output_dir={tmp_path / 'straight'}", *common]) == 0
+    interrupted = ["train", str(config), f"output_dir={tmp_path / 'resumed'}", *common, "train.stop_after_steps=4"]
+    assert main(interrupted) == 0
+    assert "stopped after 4 of 6 steps" in capsys.readouterr().out
+    assert not (tmp_path / "resumed" / "results.json").exists()
+    assert main(interrupted) == 0  # the same command: two more steps finish it
+    straight, resumed = read_results(tmp_path / "straight"), read_results(tmp_path / "resumed")
+    assert resumed["per_language"] == straight["per_language"] and resumed["fit"] == straight["fit"]
+    from safetensors.torch import load_file
+
+    weights = "artifacts/task_pawsx/adapter.safetensors"
+    a, b = load_file(tmp_path / "straight" / weights), load_file(tmp_path / "resumed" / weights)
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+
+
+def test_a_checkpoint_of_another_config_is_refused(runs, tmp_path, capsys):
+    root, _, data_dir = runs
+    config = root / "target_only.yaml"
+    config.write_text("task: pawsx\n")
+    common = ["method=adapter", f"data_dir={data_dir}", f"cache_dir={root / 'cache'}", *FAST,
+              f"output_dir={tmp_path / 'run'}", "train.stop_after_steps=2"]  # fmt: skip
+    assert main(["train", str(config), *common]) == 0
+    capsys.readouterr()
+    assert main(["train", str(config), *common, "train.learning_rate=5e-4"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_retrieval_after_an_intermediate_chain(tmp_path):
+    """Tatoeba evaluates the MNLI task adapter stacked on each language adapter (no head is read)."""
+    from tests.test_task_matrix import FIXTURES
+
+    config = tmp_path / "tatoeba.yaml"
+    config.write_text("task: tatoeba\nintermediate: [mnli]\n")
+    args = ["method=adapter", f"data_dir={FIXTURES}", f"output_dir={tmp_path / 'run'}",
+            f"cache_dir={tmp_path / 'cache'}", *FAST[:-3], "eval.languages=de"]  # fmt: skip
+    assert main(["train", str(config), *args]) == 0
+    results = read_results(tmp_path / "run")
+    assert results["per_language"]["de"]["n"] > 0 and results["trainable_params"] == 0
+    assert [s["task"] for s in results["stages"] if s["kind"] == "intermediate"] == ["mnli"]
+    assert results["average_zero_shot"] == results["per_language"]["de"]["accuracy"]
+
+
+def test_results_json_is_strict_json_for_english_only_targets(tmp_path, demo_data):
+    config = tmp_path / "mnli.yaml"
+    config.write_text("task: mnli\n")
+    args = ["method=full_ft", f"data_dir={demo_data}", f"output_dir={tmp_path / 'run'}",
+            f"cache_dir={tmp_path / 'cache'}", *FAST[:-3], "eval.split=dev"]  # fmt: skip
+    assert main(["train", str(config), *args]) == 0
+    text = (tmp_path / "run" / "results.json").read_text()
+    results = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
+    assert results["average_zero_shot"] is None and results["average"] is not None

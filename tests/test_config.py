@@ -77,9 +77,9 @@ def test_validate_missing_local_file_names_it(tmp_path, capsys):
 
 
 def test_validate_ok_loads_no_model(demo_data, tmp_path, capsys, monkeypatch):
-    import adapter_xfer.modeling as modeling
+    from adapters import AutoAdapterModel
 
-    monkeypatch.setattr(modeling, "load_model", lambda *a, **k: pytest.fail("validate loaded a model"))
+    monkeypatch.setattr(AutoAdapterModel, "from_pretrained", lambda *a, **k: pytest.fail("validate loaded a model"))
     path = write(tmp_path, "task: pawsx\nintermediate: [mnli]\neval: {languages: [en, de, zh], split: test}\n")
     assert main(["validate", str(path), f"data_dir={demo_data}"]) == 0
     out = capsys.readouterr().out
