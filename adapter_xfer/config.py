@@ -208,18 +208,49 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     _build(ExperimentConfig, data, str(DEFAULTS_FILE))
     if path is not None:
         data = _merge(data, _read_yaml(Path(path)))
-        config = _build(ExperimentConfig, data, str(path))
+        _build(ExperimentConfig, data, str(path))  # errors name the file that introduced them
+    config = config_from_dict(data, overrides, str(path or DEFAULTS_FILE))
+    if not config.task:
+        raise UserError(f"{path or DEFAULTS_FILE}: key 'task' is required (see `adapter-xfer ls tasks`)")
+    return config
+
+
+def config_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = (), source: str = "config",
+                     ) -> ExperimentConfig:  # fmt: skip
+    """An `ExperimentConfig` from a resolved mapping (e.g. a run's recorded config) plus overrides."""
     for item in overrides:
         keys, value = parse_override(item)
         nested: Any = value
         for key in reversed(keys):
             nested = {key: nested}
         data = _merge(data, nested)
-        config = _build(ExperimentConfig, data, f"override '{item}'")
-    config = _build(ExperimentConfig, data, str(path or DEFAULTS_FILE))
-    if not config.task:
-        raise UserError(f"{path or DEFAULTS_FILE}: key 'task' is required (see `adapter-xfer ls tasks`)")
+        _build(ExperimentConfig, data, f"override '{item}'")
+    config = _build(ExperimentConfig, data, source)
+    check_ranges(config)
     return config
+
+
+def check_ranges(config: ExperimentConfig) -> None:
+    """Values of the right type that still make no sense (a batch of 0, a negative learning rate)."""
+    checks = {
+        "train.batch_size": config.train.batch_size >= 1,
+        "train.learning_rate": config.train.learning_rate > 0,
+        "train.max_seq_length": config.train.max_seq_length >= 8,
+        "train.epochs": config.train.max_steps > 0 or config.train.epochs > 0,
+        "train.warmup_ratio": 0 <= config.train.warmup_ratio < 1,
+        "eval.batch_size": config.eval.batch_size >= 1,
+        "eval.max_examples": config.eval.max_examples >= 0,
+        "lang_adapters.batch_size": config.lang_adapters.batch_size >= 1,
+        "lang_adapters.max_steps": config.lang_adapters.max_steps >= 1,
+        "lang_adapters.mlm_probability": 0 < config.lang_adapters.mlm_probability < 1,
+        "adapter.reduction_factor": config.adapter.reduction_factor >= 1,
+        "threads": config.threads >= 0,
+    }
+    for key, ok in checks.items():
+        if not ok:
+            section, _, field_name = key.rpartition(".")
+            value = getattr(getattr(config, section) if section else config, field_name)
+            raise UserError(f"key '{key}': value {value!r} is out of range")
 
 
 def config_to_dict(config: Any) -> dict:

@@ -35,14 +35,16 @@ def versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The project's git commit, or None outside a git checkout."""
+    """The project's git commit (suffixed `-dirty` when the tree has changes), or None outside git."""
     root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True)  # fmt: skip
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return f"{head}-dirty" if head and status.strip() else (head or None)
 
 
 def averages(per_language: dict[str, dict[str, Any]], metric: str, source: str = "en") -> tuple[Any, Any]:

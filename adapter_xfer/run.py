@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from adapter_xfer.config import ExperimentConfig, _build, config_to_dict, parse_override
+from adapter_xfer.config import ExperimentConfig, config_from_dict, config_to_dict
 from adapter_xfer.data import default_eval_split, local_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
@@ -84,6 +84,11 @@ def validate(config: ExperimentConfig) -> list[str]:
             split = config.eval.split or default_eval_split(task, config.data_dir, lang)
             if not (path := local_path(task, lang, split, config.data_dir)).is_file():
                 raise UserError(f"data file not found: {path}")
+    from adapter_xfer.adapter_configs import TASK_ADAPTERS
+
+    if config.adapter.config not in {*TASK_ADAPTERS, "pfeiffer", "houlsby"}:
+        raise UserError(f"adapter.config: unknown adapter method '{config.adapter.config}' "
+                        f"(known: {', '.join(sorted(TASK_ADAPTERS))})")  # fmt: skip
     resolve_model_name_only(config.model)
     stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
     stages += [f"intermediate: {t.name} ({method.name})" for t in chain]
@@ -232,14 +237,7 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     started = time.perf_counter()
     source = read_results(run_dir)
     run_dir = Path(run_dir)
-    data = source["config"]
-    for item in overrides:
-        keys, value = parse_override(item)
-        target = data
-        for key in keys[:-1]:
-            target = target.setdefault(key, {})
-        target[keys[-1]] = value
-    config = _build(ExperimentConfig, data, f"{run_dir / RESULTS_FILE} + overrides")
+    config = config_from_dict(source["config"], overrides, str(run_dir / RESULTS_FILE))
     if config.output_dir != source["config"]["output_dir"]:
         out = Path(config.output_dir)
         if out.exists():

@@ -84,3 +84,18 @@ def test_validate_ok_loads_no_model(demo_data, tmp_path, capsys, monkeypatch):
     assert main(["validate", str(path), f"data_dir={demo_data}"]) == 0
     out = capsys.readouterr().out
     assert "lang adapter: zh" in out and "intermediate: mnli" in out and "valid" in out
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("train.batch_size=0", "train.batch_size"), ("train.learning_rate=-1", "train.learning_rate"),
+     ("lang_adapters.mlm_probability=1.5", "lang_adapters.mlm_probability"), ("threads=-2", "threads")],
+)  # fmt: skip
+def test_values_out_of_range_are_user_errors(tmp_path, override, key):
+    with pytest.raises(UserError, match=f"key '{key}'.*out of range"):
+        load_config(write(tmp_path, "task: pawsx\n"), [override])
+
+
+def test_unknown_adapter_method_fails_validation(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path, "task: pawsx\n")), "adapter.config=adapterfusion"]) == 2
+    assert "unknown adapter method 'adapterfusion'" in capsys.readouterr().err
