@@ -151,6 +151,52 @@ def _check_gradients(model: nn.Module) -> None:
         raise RuntimeError(f"{len(missing)} trainable parameters received no gradient, e.g. {missing[:3]}")
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Step counts of one `fit()`: a pure function of the data size, the schedule and the world size."""
+
+    steps_per_epoch: int
+    total: int
+    eval_every: int
+    save_every: int
+
+    @classmethod
+    def of(cls, n_features: int, schedule: TrainConfig, world: int) -> _Plan:
+        per_epoch = max(1, math.ceil(n_features / schedule.batch_size) // world)
+        total = schedule.max_steps if schedule.max_steps > 0 else math.ceil(schedule.epochs * per_epoch)
+        eval_every = schedule.eval_steps if schedule.eval_steps > 0 else per_epoch
+        return cls(per_epoch, total, eval_every, schedule.save_steps if schedule.save_steps > 0 else eval_every)
+
+
+def _resume(checkpoint: Path | None, fingerprint: str, total: int, model, optimizer, scheduler) -> tuple[dict, Any]:
+    """The loop state (and best weights) to start from: fresh, or a matching checkpoint's."""
+    state: dict[str, Any] = {"step": 0, "best_metric": None, "history": [], "running": [],
+                             "total_steps": total, "fingerprint": fingerprint}  # fmt: skip
+    if checkpoint is None or not (checkpoint / "state.json").is_file():
+        return state, None
+    saved = json.loads((checkpoint / "state.json").read_text())
+    if saved.get("fingerprint", "") != fingerprint or saved.get("total_steps") != total:
+        from adapter_xfer.errors import UserError
+
+        raise UserError(f"{checkpoint} holds a checkpoint of a different configuration; "
+                        "delete it or choose another output_dir")  # fmt: skip
+    return _load_checkpoint(checkpoint, model, optimizer, scheduler)
+
+
+def _select(model: nn.Module, evaluate: Callable[[nn.Module], float], state: dict) -> dict | None:
+    """Score English dev, log it, and return a copy of the weights when they are the best so far."""
+    model.eval()
+    with torch.no_grad():
+        metric = float(evaluate(model))
+    model.train()
+    state["history"].append({"step": state["step"], "loss": float(np.mean(state["running"])), "dev": metric})
+    state["running"].clear()
+    if state["best_metric"] is None or metric > state["best_metric"]:
+        state["best_metric"] = metric
+        return trainable_state(model)
+    return None
+
+
 def fit(
     model: nn.Module,
     features: list[dict[str, Any]],
@@ -179,86 +225,59 @@ def fit(
         fingerprint: identifies the training being checkpointed (the caller's config hash); a
             checkpoint with another fingerprint is refused rather than silently mixed in.
     """
+    from transformers import get_linear_schedule_with_warmup
+
     started = time.perf_counter()
     accelerator = _accelerator(schedule.bf16)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = [f.get("length", len(f["input_ids"])) for f in features]  # multiple choice: longest choice
-    steps_per_epoch = max(1, (math.ceil(len(features) / schedule.batch_size)) // world)
-    total = schedule.max_steps if schedule.max_steps > 0 else math.ceil(schedule.epochs * steps_per_epoch)
-    eval_every = schedule.eval_steps if schedule.eval_steps > 0 else steps_per_epoch
-    save_every = schedule.save_steps if schedule.save_steps > 0 else eval_every
+    plan = _Plan.of(len(features), schedule, world)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-
     optimizer = _optimizer(model, schedule)
-    from transformers import get_linear_schedule_with_warmup
-
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * total), total)
-    state: dict[str, Any] = {"step": 0, "best_metric": None, "history": [], "total_steps": total,
-                             "fingerprint": fingerprint}  # fmt: skip
-    best: dict[str, torch.Tensor] | None = None
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * plan.total), plan.total)
     checkpoint = Path(checkpoint_dir) if checkpoint_dir else None
-    if checkpoint is not None and (checkpoint / "state.json").is_file():
-        saved = json.loads((checkpoint / "state.json").read_text())
-        if saved.get("fingerprint", "") != fingerprint or saved.get("total_steps") != total:
-            from adapter_xfer.errors import UserError
-
-            raise UserError(f"{checkpoint} holds a checkpoint of a different configuration; "
-                            "delete it or choose another output_dir")  # fmt: skip
-        state, best = _load_checkpoint(checkpoint, model, optimizer, scheduler)
+    state, best = _resume(checkpoint, fingerprint, plan.total, model, optimizer, scheduler)
     wrapped, optimizer = accelerator.prepare(_Objective(model, loss_fn), optimizer)
-
-    orders: dict[int, list[list[int]]] = {}
-    bar = tqdm(total=total, initial=state["step"], desc=desc, disable=not accelerator.is_main_process,
+    bar = tqdm(total=plan.total, initial=state["step"], desc=desc, disable=not accelerator.is_main_process,
                file=sys.stderr, dynamic_ncols=True, mininterval=1.0)  # fmt: skip
+    first_step, order = state["step"], (-1, [])
     model.train()
-    first_step = state["step"]
-    checked = False
-    running = state.setdefault("running", [])  # losses since the last evaluation (kept across resume)
-    while state["step"] < total:
-        step = state["step"]
-        epoch, within = divmod(step, steps_per_epoch)
-        if epoch not in orders:
-            orders = {epoch: batch_order(lengths, schedule.batch_size, seed, epoch)}
-        indices = orders[epoch][within * world + rank]
-        torch.manual_seed(seed * 1_000_003 + step * world + rank)  # dropout/masking: f(seed, step, rank)
-        batch = {k: v.to(accelerator.device) for k, v in collate([features[i] for i in indices]).items()}
+    while state["step"] < plan.total:
+        epoch, within = divmod(state["step"], plan.steps_per_epoch)
+        if order[0] != epoch:
+            order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch))
+        torch.manual_seed(seed * 1_000_003 + state["step"] * world + rank)  # dropout, masking: f(seed, step, rank)
+        batch = collate([features[i] for i in order[1][within * world + rank]])
         with accelerator.autocast():
-            loss = wrapped(**batch)
+            loss = wrapped(**{k: v.to(accelerator.device) for k, v in batch.items()})
         accelerator.backward(loss)
-        if not checked:
+        if state["step"] == first_step:
             _check_gradients(model)
-            checked = True
         if schedule.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        state["step"] = step = step + 1
-        running.append(float(loss.detach()))
+        state["step"] += 1
+        state["running"].append(float(loss.detach()))
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
-        if evaluate is not None and (step % eval_every == 0 or step == total):
-            model.eval()
-            with torch.no_grad():
-                metric = float(evaluate(model))
-            model.train()
-            state["history"].append({"step": step, "loss": float(np.mean(running)), "dev": metric})
-            running.clear()
-            if state["best_metric"] is None or metric > state["best_metric"]:
-                state["best_metric"], best = metric, trainable_state(model)
+        bar.set_postfix(loss=f"{np.mean(state['running'][-20:]):.4f}", refresh=False)
+        step = state["step"]
+        if evaluate is not None and (step % plan.eval_every == 0 or step == plan.total):
+            best = _select(model, evaluate, state) or best
         # Counted per invocation, so that re-running the same command always makes progress.
-        stopping = 0 < schedule.stop_after_steps <= step - first_step and step < total
-        if checkpoint is not None and (step % save_every == 0 or stopping) and step < total:
+        stopping = 0 < schedule.stop_after_steps <= step - first_step and step < plan.total
+        if checkpoint is not None and (step % plan.save_every == 0 or stopping) and step < plan.total:
             if accelerator.is_main_process:
                 _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best)
             accelerator.wait_for_everyone()
         if stopping:
-            bar.close()
-            return FitResult(False, step, total, state["best_metric"], trainable, state["history"],
-                             time.perf_counter() - started)  # fmt: skip
+            break
     bar.close()
-    if best is not None:
-        model.load_state_dict(best, strict=False)
-    model.eval()
-    return FitResult(True, state["step"], total, state["best_metric"], trainable, state["history"],
+    completed = state["step"] >= plan.total
+    if completed:
+        if best is not None:
+            model.load_state_dict(best, strict=False)
+        model.eval()
+    return FitResult(completed, state["step"], plan.total, state["best_metric"], trainable, state["history"],
                      time.perf_counter() - started)  # fmt: skip
