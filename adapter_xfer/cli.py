@@ -90,6 +90,11 @@ def _models(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from adapter_xfer.demo import run_demo
 
+    if args.data_only:
+        from adapter_xfer.demo import write_demo_data
+
+        print(write_demo_data(f"{args.out}/data").resolve())
+        return 0
     run_demo(args.out, model=args.model, compare_random=not args.no_random_baseline)
     return 0
 
@@ -148,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--model", default=None, help="model name (default: the offline encoder, else tiny)")
     p.add_argument("--no-random-baseline", action="store_true")
+    p.add_argument("--data-only", action="store_true", help="only write the demo data under OUT/data")
     p.set_defaults(func=_demo)
     return parser
 
