@@ -19,7 +19,7 @@ from adapter_xfer.config import ExperimentConfig, config_from_dict, config_to_di
 from adapter_xfer.data import default_eval_split, local_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
-from adapter_xfer.io_utils import stable_hash
+from adapter_xfer.io_utils import atomic_dir, stable_hash
 from adapter_xfer.methods import Method, get_method
 from adapter_xfer.modeling import base_identity, load_model, load_tokenizer, resolve_checkpoint
 from adapter_xfer.results import RESULTS_FILE, averages, git_commit, read_results, versions, write_results
@@ -181,7 +181,8 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
                           "steps; run the same command again to resume")  # fmt: skip
     if is_main_process():
         if fit_result is not None:
-            save_task_artifact(model, method, name, run_dir / "artifacts", ctx.identity, task=task.name)
+            with atomic_dir(run_dir / "artifacts") as tmp:  # a run folder never holds half an artifact
+                save_task_artifact(model, method, name, tmp, ctx.identity, task=task.name)
         results = _evaluate(ctx, config, model, method, task, name, lang_folders, run_dir)
         results.update(
             trainable_params=fit_result.trainable_params if fit_result else 0,
