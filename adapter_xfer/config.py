@@ -63,6 +63,7 @@ class AdapterConfig:
     prefix_length: int = 30  # prefix_tuning
     prefix_bottleneck: int = 512
     leave_out_last: bool = False  # MAD-X 2.0: no adapter in the last layer
+    chain: str = "continue"  # after an intermediate stage: continue its adapter, or stack a new one on it
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ def check_ranges(config: ExperimentConfig) -> None:
         "lang_adapters.max_steps": config.lang_adapters.max_steps >= 1,
         "lang_adapters.mlm_probability": 0 < config.lang_adapters.mlm_probability < 1,
         "adapter.reduction_factor": config.adapter.reduction_factor >= 1,
+        "adapter.chain": config.adapter.chain in ("continue", "stack"),
         "threads": config.threads >= 0,
     }
     for key, ok in checks.items():

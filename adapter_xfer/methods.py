@@ -29,8 +29,9 @@ class Method:
         summary: one line for `adapter-xfer ls methods`.
         uses_lang_adapters: whether language adapters are trained/loaded and swapped at evaluation.
         trains_base: whether base weights change (full fine-tuning).
-        prepare: `(model, task_adapter, head, lang_adapter, adapter_config) -> None`.
-        setup_for: `(lang_adapter | None, task_adapter) -> composition or None`.
+        prepare: `(model, task_adapter, head, lang_adapter, adapter_config, below=()) -> None`; `below`
+            names frozen task adapters stacked under the trained one (stacked chains).
+        setup_for: `(lang_adapter | None, task_adapter | None, below=()) -> composition or None`.
     """
 
     name: str
@@ -73,17 +74,19 @@ def add_task_adapter(model, name: str, adapter_config) -> None:
         model.add_adapter(name, config=task_adapter_config(model, adapter_config))
 
 
-def _prepare_adapter(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config) -> None:
+def _prepare_adapter(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config,
+                     below: tuple[str, ...] = ()) -> None:  # fmt: skip
     if lang_adapter is None:
         raise UserError("method 'adapter' needs an English language adapter (lang_en)")
     add_task_adapter(model, task_adapter, adapter_config)
     model.train_adapter(task_adapter)  # freezes the base; also resets the active setup (re-set below)
-    model.set_active_adapters(Stack(lang_adapter, task_adapter))
+    model.set_active_adapters(Stack(lang_adapter, *below, task_adapter))
     model.active_head = head
     set_trainable(model, {task_adapter, head})
 
 
-def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config) -> None:
+def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config,
+                     below: tuple[str, ...] = ()) -> None:  # fmt: skip
     model.set_active_adapters(None)
     model.active_head = head
     for param_name, param in model.named_parameters():
@@ -93,12 +96,12 @@ def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | No
             param.requires_grad = not (is_adapter_param(param_name) or ".pooler." in param_name)
 
 
-def _adapter_setup(lang_adapter: str | None, task_adapter: str | None):
-    names = [n for n in (lang_adapter, task_adapter) if n]
+def _adapter_setup(lang_adapter: str | None, task_adapter: str | None, below: tuple[str, ...] = ()):
+    names = [n for n in (lang_adapter, *below, task_adapter) if n]
     return Stack(*names) if names else None
 
 
-def _no_setup(lang_adapter: str | None, task_adapter: str):
+def _no_setup(lang_adapter: str | None, task_adapter: str | None, below: tuple[str, ...] = ()):
     return None
 
 

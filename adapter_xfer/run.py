@@ -31,7 +31,6 @@ from adapter_xfer.stages import (
     ensure_intermediate,
     ensure_lang_adapter,
     is_main_process,
-    load_adapter_into,
     read_stage,
     save_task_artifact,
     train_task,
@@ -168,11 +167,11 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
                                              lang_folders, pretrained, chain[-1] if chain else None))  # fmt: skip
         previous = chain[-1] if chain else None
         if get_format(task.format).trainable:
-            model, name, fit_result = train_task(ctx, method, task, training_task(task), config.train,
+            model, names, fit_result = train_task(ctx, method, task, training_task(task), config.train,
                                                  config.adapter, lang_folders, pretrained, previous,
                                                  run_dir / "checkpoint", run_fingerprint(config))  # fmt: skip
         else:  # retrieval: evaluate whatever the chain produced (or the bare encoder + language adapters)
-            model, name = build_eval_model(ctx, method, lang_folders, pretrained, previous)
+            model, names = build_eval_model(ctx, method, lang_folders, pretrained, previous)
             fit_result = None
     except StageInterrupted as stop:
         return RunOutcome(run_dir, False, f"{stop}; run the same command again to resume")
@@ -182,8 +181,8 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
     if is_main_process():
         if fit_result is not None:
             with atomic_dir(run_dir / "artifacts") as tmp:  # a run folder never holds half an artifact
-                save_task_artifact(model, method, name, tmp, ctx.identity, task=task.name)
-        results = _evaluate(ctx, config, model, method, task, name, lang_folders, run_dir)
+                save_task_artifact(model, method, names, tmp, ctx.identity, task=task.name)
+        results = _evaluate(ctx, config, model, method, task, names, lang_folders, run_dir)
         results.update(
             trainable_params=fit_result.trainable_params if fit_result else 0,
             fit={"steps": fit_result.steps, "best_dev": fit_result.best_metric, "history": fit_result.history}
@@ -196,7 +195,7 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
     return RunOutcome(run_dir, True, f"wrote {run_dir / RESULTS_FILE}")
 
 
-def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, name: str,
+def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, names: tuple[str, ...],
               lang_folders: dict[str, Path | None], run_dir: Path) -> dict:  # fmt: skip
     """Zero-shot evaluation in every language + the common fields of `results.json`."""
     from adapter_xfer.train import process_state
@@ -205,7 +204,7 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
     split = config.eval.split  # empty: the default per language
     available = {lang for lang, f in lang_folders.items() if f is not None} | set(config.lang_adapters.pretrained)
     per_language, notes = evaluate_languages(
-        model, method, task, name, list(config.eval.languages or task.languages), available, split,
+        model, method, task, names, list(config.eval.languages or task.languages), available, split,
         ctx.data_dir, ctx.tokenizer, config.train.max_seq_length, config.eval.batch_size,
         config.eval.max_examples, run_dir / "predictions",
     )  # fmt: skip
@@ -254,13 +253,12 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     pretrained = dict(config.lang_adapters.pretrained)
     if not get_format(task.format).trainable:
         chain = [Path(s["path"]) for s in source.get("stages", []) if s.get("kind") == "intermediate"]
-        model, name = build_eval_model(ctx, method, lang_folders, pretrained, chain[-1] if chain else None)
+        model, names = build_eval_model(ctx, method, lang_folders, pretrained, chain[-1] if chain else None)
     elif method.trains_base:
-        model, name = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts)
-    else:
-        model, name = build_task_model(ctx, method, task.name, head_task, lang_folders, pretrained, None)
-        load_adapter_into(model, artifacts, name, ctx.identity, with_head=True)
-    results = _evaluate(ctx, config, model, method, task, name, lang_folders, out)
+        model, names = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts)
+    else:  # the run's task adapters (and their order) with the top one's head
+        model, names = build_eval_model(ctx, method, lang_folders, pretrained, artifacts)
+    results = _evaluate(ctx, config, model, method, task, names, lang_folders, out)
     results.update(trainable_params=source["trainable_params"], source_run=str(run_dir),
                    stages=source.get("stages", []), wall_time_s=round(time.perf_counter() - started, 2))  # fmt: skip
     write_results(out, results)

@@ -158,13 +158,33 @@ def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseId
         raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}: {exc}") from None
 
 
+SETUP_FILE = "setup.json"
+
+
+def artifact_adapters(folder: Path) -> list[str]:
+    """The task adapters a saved stage holds, bottom to top (a stacked chain holds several)."""
+    if (folder / SETUP_FILE).is_file():
+        return json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))["adapters"]
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_"))
+
+
+def load_stacked(model, folder: Path, identity: BaseIdentity) -> list[str]:
+    """Load every task adapter of a saved stage under its own name (for stacking); returns the names."""
+    names = artifact_adapters(folder)
+    for name in names:  # the top adapter's head comes along (a stacked successor deletes it)
+        load_adapter_into(model, folder, name, identity, with_head=name == names[-1])
+    return names
+
+
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
-                     init_from: Path | None):  # fmt: skip
+                     init_from: Path | None, chain: str = "continue"):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
 
-    Returns the model and the names of its task adapter and head (the same name, so that `adapters`
-    activates the head with the adapter).
+    Returns the model and its task adapters, bottom to top; the last is the one to train, and its
+    head has the same name (so that `adapters` activates the head with the adapter). With
+    `chain="continue"` the new adapter starts from the predecessor's; with `chain="stack"` the
+    predecessor's adapters stay, frozen, below a fresh one.
     """
     from transformers import set_seed
 
@@ -177,36 +197,36 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
         model = load_model(ctx.checkpoint)
     if method.uses_lang_adapters:
         _load_lang_adapters(model, ctx, lang_folders, pretrained)
-        if not method.trains_base and init_from is not None:
-            # The target's task adapter starts from the intermediate one (its head is left behind).
-            source = next(p for p in init_from.iterdir() if p.is_dir() and p.name.startswith("task_"))
+    below: list[str] = []
+    if method.uses_lang_adapters and not method.trains_base and init_from is not None:
+        if chain == "stack":
+            below = load_stacked(model, init_from, ctx.identity)
+        else:  # continue: the new task adapter starts from the intermediate one (its head stays behind)
+            source = init_from / artifact_adapters(init_from)[-1]
             check_identity(read_meta(source)["base_model"], ctx.identity, f"adapter {source}")
             model.load_adapter(str(source), load_as=task_adapter, with_head=False, use_safetensors=True)
-    if method.trains_base and init_from is not None:
-        for head in [h for h in model.heads if h != task_adapter]:
-            model.delete_head(head)  # the predecessor's head has served its purpose
+    for head in [h for h in model.heads if h != task_adapter]:
+        model.delete_head(head)  # predecessors' heads have served their purpose
     if task_adapter not in model.heads:
         get_format(head_task.format).add_head(model, task_adapter, head_task)
-    return model, task_adapter
+    return model, (*below, task_adapter)
 
 
 def build_eval_model(ctx: Context, method: Method, lang_folders: dict[str, Path | None],
                      pretrained: dict[str, str], previous: Path | None):  # fmt: skip
     """A model for evaluation-only tasks (retrieval): the encoder, language adapters, and the last
-    intermediate stage's task adapter or fine-tuned encoder. Returns the model and that adapter's
-    name (None when there is none)."""
+    intermediate stage's task adapters or fine-tuned encoder. Returns the model and those adapters'
+    names, bottom to top (none without a chain)."""
     if method.trains_base and previous is not None:
         check_identity(read_meta(previous / "model")["base_model"], ctx.identity, f"model {previous}")
-        return load_model(str(previous / "model")), None
+        return load_model(str(previous / "model")), ()
     model = load_model(ctx.checkpoint)
-    name = None
+    names: tuple[str, ...] = ()
     if method.uses_lang_adapters:
         _load_lang_adapters(model, ctx, lang_folders, pretrained)
         if previous is not None:
-            source = next(p for p in previous.iterdir() if p.is_dir() and p.name.startswith("task_"))
-            load_adapter_into(model, previous, source.name, ctx.identity)
-            name = source.name
-    return model, name
+            names = tuple(load_stacked(model, previous, ctx.identity))
+    return model, names
 
 
 def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None], pretrained: dict[str, str]):
@@ -221,15 +241,18 @@ def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                init_from: Path | None, checkpoint_dir: Path,
-               fingerprint: str) -> tuple[Any, str, FitResult]:  # fmt: skip
+               fingerprint: str) -> tuple[Any, tuple[str, ...], FitResult]:  # fmt: skip
     """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
 
-    Returns the trained model (best dev weights loaded), the task adapter/head name and the fit result.
+    Returns the trained model (best dev weights loaded), its task adapters bottom to top (the last is
+    the trained one, whose name the head shares) and the fit result.
     """
     fmt = get_format(train_data.format)
-    model, name = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from)
+    model, names = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from,
+                                    adapter.chain)  # fmt: skip
+    name, below = names[-1], names[:-1]
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
-    method.prepare(model, name, name, lang_en, adapter)
+    method.prepare(model, name, name, lang_en, adapter, below=below)
     train = load_split(train_data, "en", "train", ctx.data_dir, schedule.max_train_examples)
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
     features = fmt.preprocess(train, ctx.tokenizer, train_data, schedule.max_seq_length)
@@ -237,19 +260,23 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed,
                  evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
                  fingerprint=fingerprint)  # fmt: skip
-    activate(model, method.setup_for(lang_en, name), name)
-    return model, name, result
+    activate(model, method.setup_for(lang_en, name, below), name)
+    return model, names, result
 
 
-def save_task_artifact(model, method: Method, name: str, folder: Path, identity: BaseIdentity, **meta) -> None:
-    """Save what a task stage trained: the task adapter with its head, or the whole fine-tuned model."""
+def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Path, identity: BaseIdentity,
+                       **meta) -> None:  # fmt: skip
+    """Save what a task stage trained: its task adapters (the top one with its head) and their order,
+    or the whole fine-tuned model."""
     folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
     if method.trains_base:
         model.save_pretrained(str(folder / "model"), safe_serialization=True)
-        write_meta(folder / "model", identity, kind="model", name=name, **meta)
-    else:
-        model.save_adapter(str(folder / name), name, with_head=True, use_safetensors=True)
+        write_meta(folder / "model", identity, kind="model", name=names[-1], **meta)
+        return
+    for name in names:
+        model.save_adapter(str(folder / name), name, with_head=name == names[-1], use_safetensors=True)
         write_meta(folder / name, identity, kind="task", name=name, **meta)
+    atomic_write_json(folder / SETUP_FILE, {"adapters": list(names)})
 
 
 def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: TrainConfig,
@@ -265,13 +292,13 @@ def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: Trai
     folder = stage_dir(ctx, "intermediate", f"{task.name}-{method.name}", payload)
     if (folder / "stage.json").is_file():
         return folder
-    model, name, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
-                                     init_from, ctx.cache_dir / "work" / folder.name, folder.name)  # fmt: skip
+    model, names, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
+                                      init_from, ctx.cache_dir / "work" / folder.name, folder.name)  # fmt: skip
     if not result.completed:
         raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
     if is_main_process():
         with atomic_dir(folder) as tmp:
-            save_task_artifact(model, method, name, tmp, ctx.identity, task=task.name, labels=list(task.labels))
+            save_task_artifact(model, method, names, tmp, ctx.identity, task=task.name, labels=list(task.labels))
             atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
                               "method": method.name, "fit": asdict(result)})  # fmt: skip
         shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete

@@ -67,7 +67,7 @@ def main_metric(metrics: dict[str, float], task: Task | None = None) -> str:
     raise KeyError(f"no headline metric in {sorted(metrics)}")
 
 
-def evaluate_languages(model, method, task: Task, name: str | None, languages: list[str], available: set[str],
+def evaluate_languages(model, method, task: Task, names: tuple[str, ...], languages: list[str], available: set[str],
                        split: str, data_dir, tokenizer, max_length: int, batch_size: int,
                        max_examples: int, predictions_dir: Path) -> tuple[dict, list[str]]:  # fmt: skip
     """Zero-shot evaluation of `task` in every language; writes one predictions file per language.
@@ -82,6 +82,7 @@ def evaluate_languages(model, method, task: Task, name: str | None, languages: l
     from adapter_xfer.methods import activate, adapter_name
 
     fmt = get_format(task.format)
+    name, below = (names[-1], names[:-1]) if names else (None, ())  # task adapters, bottom to top
     per_language: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     for lang in languages:
@@ -91,7 +92,7 @@ def evaluate_languages(model, method, task: Task, name: str | None, languages: l
             if lang not in available:
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
         head = name if name is not None and name in model.heads else None  # retrieval reads no head
-        activate(model, method.setup_for(lang_adapter, name), head)
+        activate(model, method.setup_for(lang_adapter, name, below), head)
         lang_split = split or default_eval_split(task, data_dir, lang)
         records = load_split(task, lang, lang_split, data_dir, max_examples)
         predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)

@@ -173,3 +173,22 @@ def test_results_json_is_strict_json_for_english_only_targets(tmp_path, demo_dat
     text = (tmp_path / "run" / "results.json").read_text()
     results = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in results.json"))
     assert results["average_zero_shot"] is None and results["average"] is not None
+
+
+def test_stacked_chain_keeps_the_intermediate_adapter_frozen_below(runs, tmp_path):
+    """`adapter.chain=stack`: Stack(lang, task_mnli (frozen), task_pawsx (new)); `eval` rebuilds it."""
+    from safetensors.torch import load_file
+
+    root, _, data_dir = runs
+    args = ["method=adapter", "adapter.chain=stack", f"data_dir={data_dir}", f"output_dir={tmp_path / 'run'}",
+            f"cache_dir={root / 'cache'}", *FAST]  # fmt: skip
+    assert main(["train", str(root / "exp.yaml"), *args]) == 0
+    run = tmp_path / "run"
+    assert json.loads((run / "artifacts" / "setup.json").read_text()) == {"adapters": ["task_mnli", "task_pawsx"]}
+    results = read_results(run)
+    stage = next(s for s in results["stages"] if s["kind"] == "intermediate")
+    before = load_file(f"{stage['path']}/task_mnli/adapter.safetensors")
+    after = load_file(run / "artifacts" / "task_mnli" / "adapter.safetensors")
+    assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
+    assert main(["eval", str(run)]) == 0
+    assert read_results(tmp_path / "run-eval1")["per_language"] == results["per_language"]
