@@ -64,6 +64,7 @@ class AdapterConfig:
     prefix_bottleneck: int = 512
     leave_out_last: bool = False  # MAD-X 2.0: no adapter in the last layer
     chain: str = "continue"  # after an intermediate stage: continue its adapter, or stack a new one on it
+    train_languages: tuple[str, ...] = ()  # language adapters sampled under the task adapter in training
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ def validate(config: ExperimentConfig) -> list[str]:
         if lang not in task.languages:
             raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
                             f"(languages: {' '.join(task.languages)})")  # fmt: skip
+    for lang in config.adapter.train_languages:
+        if not method.uses_lang_adapters:
+            raise UserError(f"adapter.train_languages: method '{method.name}' has no language adapters")
+        if lang not in task.languages and lang != "en":
+            raise UserError(f"adapter.train_languages: '{lang}' is not a language of '{task.name}'")
     for lang in config.lang_adapters.pretrained:
         if lang not in task.languages and lang != "en":
             raise UserError(f"lang_adapters.pretrained: '{lang}' is not a language of '{task.name}'")
@@ -114,7 +119,8 @@ def resolve_model_name_only(name: str) -> None:
 def _adapter_languages(config: ExperimentConfig, task: Task, method: Method) -> list[str]:
     if not method.uses_lang_adapters:
         return []
-    return sorted({"en", *(config.eval.languages or task.languages)}, key=lambda x: (x != "en", x))
+    needed = {"en", *(config.eval.languages or task.languages), *config.adapter.train_languages}
+    return sorted(needed, key=lambda x: (x != "en", x))
 
 
 def _context(config: ExperimentConfig) -> Context:

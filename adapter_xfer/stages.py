@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.data import load_raw_text, load_split, local_path
 from adapter_xfer.errors import UserError
@@ -25,7 +27,7 @@ from adapter_xfer.lang_adapters import train_language_adapter
 from adapter_xfer.methods import Method, activate, adapter_name
 from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
 from adapter_xfer.tasks import Task
-from adapter_xfer.train import FitResult, fit, process_state
+from adapter_xfer.train import FitResult, default_loss, fit, process_state
 from adapter_xfer.zero_shot import dev_evaluator
 
 META_FILE = "adapter_xfer.json"
@@ -238,6 +240,26 @@ def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None
             load_adapter_into(model, folder, name, ctx.identity)
 
 
+def language_sampling_loss(languages: list[str], setup_for):
+    """An objective that samples, per step, which language adapter sits under the task adapter.
+
+    Target-language-ready task adapters: trained on English data under several real language
+    adapters, they learn to work with whichever one is swapped in at test time. The choice uses the
+    global RNG, which `fit` seeds from (seed, step, rank), so it is reproducible and resume-exact.
+    English dev selection still runs under `lang_en`.
+    """
+
+    def loss(model, batch):
+        chosen = languages[int(torch.randint(len(languages), (1,)))]
+        model.set_active_adapters(setup_for(chosen))
+        try:
+            return default_loss(model, batch)
+        finally:
+            model.set_active_adapters(setup_for(adapter_name("lang", "en")))
+
+    return loss
+
+
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                init_from: Path | None, checkpoint_dir: Path,
@@ -257,7 +279,13 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
     features = fmt.preprocess(train, ctx.tokenizer, train_data, schedule.max_seq_length)
     evaluate = dev_evaluator(train_data, fmt, dev, ctx.tokenizer, schedule.max_seq_length, 64)
-    result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed,
+    loss_fn = default_loss
+    if adapter.train_languages and method.uses_lang_adapters:
+        languages = [adapter_name("lang", lang) for lang in adapter.train_languages]
+        if missing := [n for n in languages if n not in model.adapters_config.adapters]:
+            raise UserError(f"adapter.train_languages: no language adapter {missing[0]} (no raw text?)")
+        loss_fn = language_sampling_loss(languages, lambda lang: method.setup_for(lang, name, below))
+    result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed, loss_fn=loss_fn,
                  evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
                  fingerprint=fingerprint)  # fmt: skip
     activate(model, method.setup_for(lang_en, name, below), name)

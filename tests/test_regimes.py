@@ -1,0 +1,52 @@
+"""Training regimes on tiny: target-language-ready task adapters (language adapters sampled in training)."""
+
+from __future__ import annotations
+
+import torch
+
+from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
+from adapter_xfer.formats import get_format
+from adapter_xfer.lang_adapters import add_language_adapter
+from adapter_xfer.methods import METHODS
+from adapter_xfer.modeling import load_model
+from adapter_xfer.stages import language_sampling_loss
+from adapter_xfer.train import fit
+from tests.test_methods import TASK, perturb, records
+
+
+def _train_sampling(checkpoint, tokenizer):
+    torch.manual_seed(0)
+    model = load_model(checkpoint)
+    for lang in ("en", "de", "zh"):
+        add_language_adapter(model, f"lang_{lang}", LangAdapterConfig())
+        perturb(model, f".lang_{lang}.")
+    fmt = get_format(TASK.format)
+    fmt.add_head(model, "task_x", TASK)
+    METHODS["adapter"].prepare(model, "task_x", "task_x", "lang_en", AdapterConfig())
+    active: list[str] = []
+
+    def setup_for(lang):
+        active.append(lang)
+        return METHODS["adapter"].setup_for(lang, "task_x")
+
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if ".lang_" in k}
+    loss = language_sampling_loss(["lang_de", "lang_zh"], setup_for)
+    features = fmt.preprocess(records(), tokenizer, TASK, 32)
+    fit(model, features, lambda b: fmt.collate(b, tokenizer),
+        TrainConfig(max_steps=8, batch_size=4, learning_rate=1e-2, warmup_ratio=0), seed=1, loss_fn=loss)  # fmt: skip
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in frozen.items())  # language adapters stay frozen
+    trained_under = active[0::2]  # each step activates its sampled language, then restores lang_en
+    assert active[1::2] == ["lang_en"] * len(trained_under)
+    return trained_under, {k: v.clone() for k, v in after.items() if ".task_x." in k}
+
+
+def test_at_least_two_language_adapters_are_active_during_training(tiny_checkpoint, tiny_tokenizer):
+    trained_under, _ = _train_sampling(tiny_checkpoint, tiny_tokenizer)
+    assert len(trained_under) == 8 and set(trained_under) == {"lang_de", "lang_zh"}
+
+
+def test_language_sampling_is_reproducible(tiny_checkpoint, tiny_tokenizer):
+    first, weights = _train_sampling(tiny_checkpoint, tiny_tokenizer)
+    second, again = _train_sampling(tiny_checkpoint, tiny_tokenizer)
+    assert first == second and all(torch.equal(weights[k], again[k]) for k in weights)
