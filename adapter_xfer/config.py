@@ -97,6 +97,7 @@ class ExperimentConfig:
     seed: int = 42
     data_dir: str | None = None
     threads: int = 0  # 0: all cores
+    translate_train: tuple[str, ...] = ()  # also train on these languages' (translated) train files
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)

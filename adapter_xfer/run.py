@@ -66,6 +66,14 @@ def validate(config: ExperimentConfig) -> list[str]:
         if lang not in task.languages:
             raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
                             f"(languages: {' '.join(task.languages)})")  # fmt: skip
+    if config.translate_train and config.adapter.train_languages:
+        raise UserError("translate_train and adapter.train_languages are alternatives; set one of them")
+    for lang in config.translate_train:
+        if lang not in train_data.languages or lang == "en":
+            raise UserError(f"translate_train: '{lang}' is not a language of '{train_data.name}'")
+        path = local_path(train_data, lang, "train", config.data_dir) if config.data_dir else None
+        if path is not None and not path.is_file():
+            raise UserError(f"translate_train: no translated train file {path}")
     for lang in config.adapter.train_languages:
         if not method.uses_lang_adapters:
             raise UserError(f"adapter.train_languages: method '{method.name}' has no language adapters")
@@ -119,7 +127,8 @@ def resolve_model_name_only(name: str) -> None:
 def _adapter_languages(config: ExperimentConfig, task: Task, method: Method) -> list[str]:
     if not method.uses_lang_adapters:
         return []
-    needed = {"en", *(config.eval.languages or task.languages), *config.adapter.train_languages}
+    needed = {"en", *(config.eval.languages or task.languages), *config.adapter.train_languages,
+              *config.translate_train}
     return sorted(needed, key=lambda x: (x != "en", x))
 
 
@@ -175,7 +184,8 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
         if get_format(task.format).trainable:
             model, names, fit_result = train_task(ctx, method, task, training_task(task), config.train,
                                                  config.adapter, lang_folders, pretrained, previous,
-                                                 run_dir / "checkpoint", run_fingerprint(config))  # fmt: skip
+                                                 run_dir / "checkpoint", run_fingerprint(config),
+                                                 config.translate_train)  # fmt: skip
         else:  # retrieval: evaluate whatever the chain produced (or the bare encoder + language adapters)
             model, names = build_eval_model(ctx, method, lang_folders, pretrained, previous)
             fit_result = None

@@ -260,10 +260,36 @@ def language_sampling_loss(languages: list[str], setup_for):
     return loss
 
 
+def translate_train_loss(languages: list[str | None], setup_for):
+    """An objective for translate-train: each batch (one language) runs under its language's adapter."""
+
+    def loss(model, batch):
+        group = int(batch.pop("lang_group"))
+        if languages[group] is None:  # no language adapters (full fine-tuning): the data is the point
+            return default_loss(model, batch)
+        model.set_active_adapters(setup_for(languages[group]))
+        try:
+            return default_loss(model, batch)
+        finally:
+            model.set_active_adapters(setup_for(adapter_name("lang", "en")))
+
+    return loss
+
+
+def _training_features(ctx: Context, data: Task, schedule: TrainConfig, languages: tuple[str, ...]) -> list[dict]:
+    """English train features, plus translated train files per language, each tagged with its group."""
+    fmt, features = get_format(data.format), []
+    for group, lang in enumerate(("en", *languages)):
+        records = load_split(data, lang, "train", ctx.data_dir, schedule.max_train_examples)
+        for feature in fmt.preprocess(records, ctx.tokenizer, data, schedule.max_seq_length):
+            features.append({**feature, "group": group} if languages else feature)
+    return features
+
+
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
-               init_from: Path | None, checkpoint_dir: Path,
-               fingerprint: str) -> tuple[Any, tuple[str, ...], FitResult]:  # fmt: skip
+               init_from: Path | None, checkpoint_dir: Path, fingerprint: str,
+               translations: tuple[str, ...] = ()) -> tuple[Any, tuple[str, ...], FitResult]:  # fmt: skip
     """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
 
     Returns the trained model (best dev weights loaded), its task adapters bottom to top (the last is
@@ -275,9 +301,9 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     name, below = names[-1], names[:-1]
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
     method.prepare(model, name, name, lang_en, adapter, below=below)
-    train = load_split(train_data, "en", "train", ctx.data_dir, schedule.max_train_examples)
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
-    features = fmt.preprocess(train, ctx.tokenizer, train_data, schedule.max_seq_length)
+    features = _training_features(ctx, train_data, schedule, translations)
+    collate = lambda batch: fmt.collate(batch, ctx.tokenizer)  # noqa: E731
     evaluate = dev_evaluator(train_data, fmt, dev, ctx.tokenizer, schedule.max_seq_length, 64)
     loss_fn = default_loss
     if adapter.train_languages and method.uses_lang_adapters:
@@ -285,7 +311,12 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
         if missing := [n for n in languages if n not in model.adapters_config.adapters]:
             raise UserError(f"adapter.train_languages: no language adapter {missing[0]} (no raw text?)")
         loss_fn = language_sampling_loss(languages, lambda lang: method.setup_for(lang, name, below))
-    result = fit(model, features, lambda f: fmt.collate(f, ctx.tokenizer), schedule, ctx.seed, loss_fn=loss_fn,
+    if translations:  # translate-train: one language per batch, each under its own adapter
+        langs = [adapter_name("lang", lang) if method.uses_lang_adapters else None for lang in ("en", *translations)]
+        loss_fn = translate_train_loss(langs, lambda lang: method.setup_for(lang, name, below))
+        collate = lambda batch: {**fmt.collate(batch, ctx.tokenizer),  # noqa: E731
+                                 "lang_group": torch.tensor(batch[0]["group"])}  # fmt: skip
+    result = fit(model, features, collate, schedule, ctx.seed, loss_fn=loss_fn,
                  evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
                  fingerprint=fingerprint)  # fmt: skip
     activate(model, method.setup_for(lang_en, name, below), name)

@@ -63,19 +63,23 @@ class _Objective(nn.Module):
         return self.loss_fn(self.model, batch)
 
 
-def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int,
+                groups: list[int] | None = None) -> list[list[int]]:  # fmt: skip
     """Length-grouped batches for one epoch: shuffle, sort within mega-chunks, shuffle the batches.
 
-    Batches hold examples of similar length (little padding) while the order stays random; the
-    result is a pure function of (lengths, batch_size, seed, epoch).
+    Batches hold examples of similar length (little padding) while the order stays random; with
+    `groups` (e.g. the language of each example in translate-train) no batch mixes two groups. The
+    result is a pure function of (lengths, batch_size, seed, epoch, groups).
     """
     rng = np.random.default_rng([seed, epoch])
     permutation = rng.permutation(len(lengths))
     chunk = batch_size * 50
     batches = []
-    for start in range(0, len(permutation), chunk):
-        part = sorted(permutation[start : start + chunk], key=lambda i: -lengths[i])
-        batches += [[int(i) for i in part[j : j + batch_size]] for j in range(0, len(part), batch_size)]
+    for group in sorted(set(groups)) if groups else [None]:
+        members = [int(i) for i in permutation if groups is None or groups[i] == group]
+        for start in range(0, len(members), chunk):
+            part = sorted(members[start : start + chunk], key=lambda i: -lengths[i])
+            batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -214,7 +218,8 @@ def fit(
 
     Args:
         model: the prepared model (its `requires_grad` flags say what trains).
-        features: preprocessed examples, each with `input_ids`.
+        features: preprocessed examples, each with `input_ids`; an integer `group` keeps batches within
+            one group (translate-train: one language per batch).
         collate: pads a list of features into a batch of tensors.
         schedule: steps or epochs, batch size, learning rate, warm-up, evaluation cadence, bf16.
         seed: fixes data order, dropout and masking (with the step and process rank).
@@ -231,6 +236,7 @@ def fit(
     accelerator = _accelerator(schedule.bf16)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = [f.get("length", len(f["input_ids"])) for f in features]  # multiple choice: longest choice
+    groups = [f["group"] for f in features] if features and "group" in features[0] else None
     plan = _Plan.of(len(features), schedule, world)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer = _optimizer(model, schedule)
@@ -245,7 +251,7 @@ def fit(
     while state["step"] < plan.total:
         epoch, within = divmod(state["step"], plan.steps_per_epoch)
         if order[0] != epoch:
-            order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch))
+            order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch, groups))
         torch.manual_seed(seed * 1_000_003 + state["step"] * world + rank)  # dropout, masking: f(seed, step, rank)
         batch = collate([features[i] for i in order[1][within * world + rank]])
         with accelerator.autocast():

@@ -50,3 +50,52 @@ def test_language_sampling_is_reproducible(tiny_checkpoint, tiny_tokenizer):
     first, weights = _train_sampling(tiny_checkpoint, tiny_tokenizer)
     second, again = _train_sampling(tiny_checkpoint, tiny_tokenizer)
     assert first == second and all(torch.equal(weights[k], again[k]) for k in weights)
+
+
+def test_translate_train_keeps_each_batch_in_one_language_under_its_adapter(demo_data, tmp_path):
+    """Translated train files join English; every batch is one language, run under that language's adapter."""
+    import shutil
+
+    from adapter_xfer.cli import main
+    from adapter_xfer.results import read_results
+    from adapter_xfer.train import batch_order
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    # The project does no translation: a translated train file is given. Here, the German test items
+    # stand in for it (machinery only).
+    shutil.copy(data / "pawsx" / "test-de.tsv", data / "pawsx" / "train-de.tsv")
+    groups = [0] * 10 + [1] * 7
+    for batch in batch_order([5] * 17, 4, seed=0, epoch=0, groups=groups):
+        assert len({groups[i] for i in batch}) == 1
+    config = tmp_path / "tt.yaml"
+    config.write_text("task: pawsx\ntranslate_train: [de]\n")
+    args = ["method=adapter", f"data_dir={data}", f"output_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}",
+            "train.max_steps=6", "train.batch_size=8", "train.max_seq_length=32", "lang_adapters.max_steps=2",
+            "eval.languages=en,de", "eval.split=test", "eval.max_examples=8"]  # fmt: skip
+    assert main(["train", str(config), *args]) == 0
+    results = read_results(tmp_path / "run")
+    assert results["config"]["translate_train"] == ["de"] and results["lang_adapters"]["de"].startswith("trained")
+    assert main(["validate", str(config), *args, "translate_train=[zh]"]) == 2  # no translated zh file
+
+
+def test_translate_train_loss_activates_the_batch_language(tiny_checkpoint, tiny_tokenizer):
+    from adapter_xfer.stages import translate_train_loss
+
+    torch.manual_seed(0)
+    model = load_model(tiny_checkpoint)
+    for lang in ("en", "de"):
+        add_language_adapter(model, f"lang_{lang}", LangAdapterConfig())
+    fmt = get_format(TASK.format)
+    fmt.add_head(model, "task_x", TASK)
+    METHODS["adapter"].prepare(model, "task_x", "task_x", "lang_en", AdapterConfig())
+    seen = []
+
+    def setup_for(lang):
+        seen.append(lang)
+        return METHODS["adapter"].setup_for(lang, "task_x")
+
+    loss = translate_train_loss(["lang_en", "lang_de"], setup_for)
+    batch = fmt.collate(fmt.preprocess(records()[:4], tiny_tokenizer, TASK, 32), tiny_tokenizer)
+    assert torch.isfinite(loss(model, {**batch, "lang_group": torch.tensor(1)}))
+    assert seen == ["lang_de", "lang_en"]  # the German batch ran under lang_de; English is restored after
