@@ -40,6 +40,7 @@ class Method:
     trains_base: bool
     prepare: Callable[..., None]
     setup_for: Callable[..., object]
+    uses_peft: bool = False  # a plain transformers model wrapped by peft, not an `adapters` model
 
 
 def adapter_name(kind: str, key: str) -> str:
@@ -96,6 +97,12 @@ def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | No
             param.requires_grad = not (is_adapter_param(param_name) or ".pooler." in param_name)
 
 
+def _prepare_peft(*args, **kwargs) -> None:
+    from adapter_xfer.peft_arm import prepare
+
+    prepare(*args, **kwargs)
+
+
 def _adapter_setup(lang_adapter: str | None, task_adapter: str | None, below: tuple[str, ...] = ()):
     names = [n for n in (lang_adapter, *below, task_adapter) if n]
     return Stack(*names) if names else None
@@ -124,6 +131,15 @@ METHODS: dict[str, Method] = {
             prepare=_prepare_full_ft,
             setup_for=_no_setup,
         ),
+        Method(
+            "peft_lora",
+            "PEFT arm: LoRA (q, v) via peft.get_peft_model with a static head; no language adapters",
+            uses_lang_adapters=False,
+            trains_base=False,
+            prepare=_prepare_peft,
+            setup_for=_no_setup,
+            uses_peft=True,
+        ),
     )
 }
 
@@ -138,6 +154,8 @@ def get_method(name: str) -> Method:
 
 def activate(model, setup, head: str | None) -> None:
     """Activate a composition and its head together (never one without the other)."""
+    if not hasattr(model, "set_active_adapters"):  # a peft model: nothing to activate
+        return
     model.set_active_adapters(setup)
     if head is not None:
         model.active_head = head

@@ -22,6 +22,7 @@ from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_dir, stable_hash
 from adapter_xfer.methods import Method, get_method
 from adapter_xfer.modeling import base_identity, load_model, load_tokenizer, resolve_checkpoint
+from adapter_xfer.peft_arm import NOTE as PEFT_NOTE
 from adapter_xfer.results import RESULTS_FILE, averages, git_commit, read_results, versions, write_results
 from adapter_xfer.stages import (
     Context,
@@ -66,6 +67,8 @@ def validate(config: ExperimentConfig) -> list[str]:
         if lang not in task.languages:
             raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
                             f"(languages: {' '.join(task.languages)})")  # fmt: skip
+    if method.uses_peft and (chain or not trainable):
+        raise UserError("method 'peft_lora' trains a target task without intermediate stages (a comparison arm)")
     if config.translate_train and config.adapter.train_languages:
         raise UserError("translate_train and adapter.train_languages are alternatives; set one of them")
     for lang in config.translate_train:
@@ -232,7 +235,8 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
         "intermediate": list(config.intermediate), "metric": metric, "config": config_to_dict(config),
         "base_model": ctx.identity.to_dict(), "versions": versions(), "git_commit": git_commit(),
         "total_params": sum(p.numel() for p in model.parameters()),
-        "per_language": per_language, "average": average, "average_zero_shot": zero_shot, "notes": notes,
+        "per_language": per_language, "average": average, "average_zero_shot": zero_shot,
+        "notes": ([PEFT_NOTE] if method.uses_peft else []) + notes,
         "lang_adapters": _lang_adapter_sources(config, lang_folders),
     }  # fmt: skip
 
@@ -270,8 +274,9 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not get_format(task.format).trainable:
         chain = [Path(s["path"]) for s in source.get("stages", []) if s.get("kind") == "intermediate"]
         model, names = build_eval_model(ctx, method, lang_folders, pretrained, chain[-1] if chain else None)
-    elif method.trains_base:
-        model, names = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts)
+    elif method.trains_base or method.uses_peft:
+        model, names = build_task_model(ctx, method, task.name, head_task, {}, {}, artifacts,
+                                        adapter_settings=config.adapter)  # fmt: skip
     else:  # the run's task adapters (and their order) with the top one's head
         model, names = build_eval_model(ctx, method, lang_folders, pretrained, artifacts)
     results = _evaluate(ctx, config, model, method, task, names, lang_folders, out)

@@ -180,7 +180,8 @@ def load_stacked(model, folder: Path, identity: BaseIdentity) -> list[str]:
 
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
-                     init_from: Path | None, chain: str = "continue"):  # fmt: skip
+                     init_from: Path | None, chain: str = "continue",
+                     adapter_settings: AdapterConfig | None = None):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
 
     Returns the model and its task adapters, bottom to top; the last is the one to train, and its
@@ -192,6 +193,12 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
 
     set_seed(ctx.seed)  # new adapters and heads are initialised from the global RNG
     task_adapter = adapter_name("task", task_name)
+    if method.uses_peft:
+        from adapter_xfer.peft_arm import build_peft_model
+
+        peft_dir = init_from / "peft" if init_from is not None and (init_from / "peft").is_dir() else None
+        set_seed(ctx.seed)
+        return build_peft_model(ctx.checkpoint, head_task, adapter_settings, peft_dir), (task_adapter,)
     if method.trains_base and init_from is not None:
         check_identity(read_meta(init_from / "model")["base_model"], ctx.identity, f"model {init_from}")
         model = load_model(str(init_from / "model"))
@@ -297,7 +304,7 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
     """
     fmt = get_format(train_data.format)
     model, names = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from,
-                                    adapter.chain)  # fmt: skip
+                                    adapter.chain, adapter)  # fmt: skip
     name, below = names[-1], names[:-1]
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
     method.prepare(model, name, name, lang_en, adapter, below=below)
@@ -328,6 +335,10 @@ def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Pa
     """Save what a task stage trained: its task adapters (the top one with its head) and their order,
     or the whole fine-tuned model."""
     folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
+    if method.uses_peft:  # peft's own format: adapter_model.safetensors + adapter_config.json
+        model.save_pretrained(str(folder / "peft"), save_embedding_layers=False)
+        write_meta(folder / "peft", identity, kind="peft", name=names[-1], **meta)
+        return
     if method.trains_base:
         model.save_pretrained(str(folder / "model"), safe_serialization=True)
         write_meta(folder / "model", identity, kind="model", name=names[-1], **meta)

@@ -91,7 +91,8 @@ def evaluate_languages(model, method, task: Task, names: tuple[str, ...], langua
             lang_adapter = adapter_name("lang", lang if lang in available else "en")
             if lang not in available:
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
-        head = name if name is not None and name in model.heads else None  # retrieval reads no head
+        # Retrieval reads no head; a peft model has a static one.
+        head = name if name is not None and name in getattr(model, "heads", {}) else None
         activate(model, method.setup_for(lang_adapter, name, below), head)
         lang_split = split or default_eval_split(task, data_dir, lang)
         records = load_split(task, lang, lang_split, data_dir, max_examples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
@@ -99,3 +100,41 @@ def test_translate_train_loss_activates_the_batch_language(tiny_checkpoint, tiny
     batch = fmt.collate(fmt.preprocess(records()[:4], tiny_tokenizer, TASK, 32), tiny_tokenizer)
     assert torch.isfinite(loss(model, {**batch, "lang_group": torch.tensor(1)}))
     assert seen == ["lang_de", "lang_en"]  # the German batch ran under lang_de; English is restored after
+
+
+def test_peft_arm_trains_under_the_same_protocol(demo_data, tmp_path):
+    """`method=peft_lora`: peft LoRA with a static head; same fit, evaluation and scorer; notes say so."""
+    from adapter_xfer.cli import main
+    from adapter_xfer.results import read_results
+
+    config = tmp_path / "peft.yaml"
+    config.write_text("task: pawsx\nmethod: peft_lora\n")
+    args = [f"data_dir={demo_data}", f"output_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}",
+            "train.max_steps=4", "train.batch_size=8", "train.max_seq_length=32", "train.eval_steps=2",
+            "eval.languages=en,de,zh", "eval.split=test", "eval.max_examples=12"]  # fmt: skip
+    assert main(["train", str(config), *args]) == 0
+    results = read_results(tmp_path / "run")
+    assert any("static head" in note for note in results["notes"]) and "lang_adapters" not in str(results["stages"])
+    assert 0 < results["trainable_params"] < results["total_params"] / 5
+    assert (tmp_path / "run" / "artifacts" / "peft" / "adapter_model.safetensors").is_file()
+    assert main(["eval", str(tmp_path / "run")]) == 0  # rebuilt from peft's own files
+    assert read_results(tmp_path / "run-eval1")["per_language"] == results["per_language"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: pawsx\nmethod: peft_lora\nintermediate: [mnli]\n")
+    assert main(["validate", str(bad), f"data_dir={demo_data}"]) == 2
+
+
+@pytest.mark.parametrize("task_name", ["panx", "squad", "copa"])
+def test_peft_arm_has_a_static_head_for_every_trainable_format(task_name, tiny_checkpoint, tiny_tokenizer):
+    from adapter_xfer.data import load_split
+    from adapter_xfer.peft_arm import build_peft_model
+    from adapter_xfer.tasks import TASKS
+    from tests.test_task_matrix import FIXTURES
+
+    task = TASKS[task_name]
+    model = build_peft_model(tiny_checkpoint, task, AdapterConfig())
+    fmt = get_format(task.format)
+    features = fmt.preprocess(load_split(task, "en", "train", FIXTURES)[:8], tiny_tokenizer, task, 64)
+    result = fit(model, features, lambda b: fmt.collate(b, tiny_tokenizer),
+                 TrainConfig(max_steps=2, batch_size=4, learning_rate=1e-3), seed=0)  # fmt: skip
+    assert result.completed and 0 < result.trainable_params < sum(p.numel() for p in model.parameters())
