@@ -26,6 +26,7 @@ from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
 from adapter_xfer.methods import Method, activate, adapter_name
 from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
+from adapter_xfer.regimes import language_sampling_loss, translate_train_loss
 from adapter_xfer.tasks import Task
 from adapter_xfer.train import FitResult, default_loss, fit, process_state
 from adapter_xfer.zero_shot import dev_evaluator
@@ -245,42 +246,6 @@ def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None
             load_pretrained_lang_adapter(model, pretrained[lang], name, ctx.identity)
         elif folder is not None:
             load_adapter_into(model, folder, name, ctx.identity)
-
-
-def language_sampling_loss(languages: list[str], setup_for):
-    """An objective that samples, per step, which language adapter sits under the task adapter.
-
-    Target-language-ready task adapters: trained on English data under several real language
-    adapters, they learn to work with whichever one is swapped in at test time. The choice uses the
-    global RNG, which `fit` seeds from (seed, step, rank), so it is reproducible and resume-exact.
-    English dev selection still runs under `lang_en`.
-    """
-
-    def loss(model, batch):
-        chosen = languages[int(torch.randint(len(languages), (1,)))]
-        model.set_active_adapters(setup_for(chosen))
-        try:
-            return default_loss(model, batch)
-        finally:
-            model.set_active_adapters(setup_for(adapter_name("lang", "en")))
-
-    return loss
-
-
-def translate_train_loss(languages: list[str | None], setup_for):
-    """An objective for translate-train: each batch (one language) runs under its language's adapter."""
-
-    def loss(model, batch):
-        group = int(batch.pop("lang_group"))
-        if languages[group] is None:  # no language adapters (full fine-tuning): the data is the point
-            return default_loss(model, batch)
-        model.set_active_adapters(setup_for(languages[group]))
-        try:
-            return default_loss(model, batch)
-        finally:
-            model.set_active_adapters(setup_for(adapter_name("lang", "en")))
-
-    return loss
 
 
 def _training_features(ctx: Context, data: Task, schedule: TrainConfig, languages: tuple[str, ...]) -> list[dict]:

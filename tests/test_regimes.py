@@ -10,7 +10,7 @@ from adapter_xfer.formats import get_format
 from adapter_xfer.lang_adapters import add_language_adapter
 from adapter_xfer.methods import METHODS
 from adapter_xfer.modeling import load_model
-from adapter_xfer.stages import language_sampling_loss
+from adapter_xfer.regimes import language_sampling_loss
 from adapter_xfer.train import fit
 from tests.test_methods import TASK, perturb, records
 
@@ -81,7 +81,7 @@ def test_translate_train_keeps_each_batch_in_one_language_under_its_adapter(demo
 
 
 def test_translate_train_loss_activates_the_batch_language(tiny_checkpoint, tiny_tokenizer):
-    from adapter_xfer.stages import translate_train_loss
+    from adapter_xfer.regimes import translate_train_loss
 
     torch.manual_seed(0)
     model = load_model(tiny_checkpoint)
