@@ -76,11 +76,10 @@ def _report(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from adapter_xfer.modeling import RANDOM_PREFIX, resolve_checkpoint
+    from adapter_xfer.modeling import is_named_model, resolve_checkpoint
     from adapter_xfer.offline_models import OFFLINE_MODELS
 
-    base = args.name.removeprefix(RANDOM_PREFIX)
-    if base != "tiny" and base not in OFFLINE_MODELS:
+    if not is_named_model(args.name):
         known = ", ".join(["tiny", *OFFLINE_MODELS, "random:<one of these>"])
         raise UserError(f"'{args.name}' is not a named offline model (known: {known})")
     print(Path(resolve_checkpoint(args.name, progress=True)).resolve())

@@ -185,6 +185,11 @@ def default_eval_split(task: Task, data_dir: str | Path | None, lang: str | None
     return "test"
 
 
+def raw_text_path(lang: str, data_dir: str | Path) -> Path:
+    """Where the local raw text for `lang` lives under `data_dir`."""
+    return Path(data_dir) / RAW_TEXT.local_file.format(lang=lang)
+
+
 def load_raw_text(lang: str, data_dir: str | Path | None, max_lines: int = 0) -> list[str]:
     """Raw text lines for masked language modelling in `lang` (Hub Wikipedia when `data_dir` is None)."""
     if data_dir is None:
@@ -200,7 +205,7 @@ def load_raw_text(lang: str, data_dir: str | Path | None, max_lines: int = 0) ->
             ) from None
         lines = [t.strip() for t in dataset[RAW_TEXT.hub_column] if t.strip()]
     else:
-        path = Path(data_dir) / RAW_TEXT.local_file.format(lang=lang)
+        path = raw_text_path(lang, data_dir)
         if not path.is_file():
             raise UserError(f"raw text for language '{lang}' not found: {path}")
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -75,6 +75,15 @@ def resolve_checkpoint(name: str, progress: bool = True) -> str:
 
 
 RANDOM_PREFIX = "random:"
+
+
+def is_named_model(name: str) -> bool:
+    """Whether the project itself provides `name` (`tiny`, a named offline model, or `random:` of one)."""
+    from adapter_xfer.offline_models import is_offline_model
+    from adapter_xfer.tiny import TINY_NAME
+
+    base = name.removeprefix(RANDOM_PREFIX)
+    return base == TINY_NAME or is_offline_model(base)
 RANDOM_INIT_SEED = 4321
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from adapter_xfer.config import ExperimentConfig, config_from_dict, config_to_dict
-from adapter_xfer.data import default_eval_split, local_path
+from adapter_xfer.data import default_eval_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_dir, stable_hash
@@ -36,7 +36,7 @@ from adapter_xfer.stages import (
     save_task_artifact,
     train_task,
 )  # fmt: skip
-from adapter_xfer.tasks import RAW_TEXT, Task, get_task, training_task
+from adapter_xfer.tasks import Task, get_task, training_task
 from adapter_xfer.zero_shot import evaluate_languages, main_metric
 
 
@@ -92,7 +92,7 @@ def validate(config: ExperimentConfig) -> list[str]:
             for split in ("train", "dev"):
                 if not (path := local_path(step, "en", split, config.data_dir)).is_file():
                     raise UserError(f"data file not found: {path}")
-        english = Path(config.data_dir) / RAW_TEXT.local_file.format(lang="en")
+        english = raw_text_path("en", config.data_dir)
         if method.uses_lang_adapters and "en" not in config.lang_adapters.pretrained and not english.is_file():
             raise UserError(f"no English raw text for the English language adapter: {english}")
         for lang in config.eval.languages or task.languages:
@@ -115,14 +115,11 @@ def validate(config: ExperimentConfig) -> list[str]:
 
 def resolve_model_name_only(name: str) -> None:
     """Reject model names that are clearly wrong (a missing folder) without loading anything."""
-    if name.startswith("random:"):
-        name = name[len("random:") :]
-    if name == "tiny":
-        return
-    from adapter_xfer.offline_models import is_offline_model
+    from adapter_xfer.modeling import is_named_model
 
-    if is_offline_model(name):
+    if is_named_model(name):
         return
+    name = name.removeprefix("random:")  # random:<folder> must name an existing folder
     if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
         raise UserError(f"model folder not found: {name}")
 
@@ -238,6 +235,7 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
         "per_language": per_language, "average": average, "average_zero_shot": zero_shot,
         "notes": ([PEFT_NOTE] if method.uses_peft else []) + notes,
         "lang_adapters": _lang_adapter_sources(config, lang_folders),
+        "task_adapters": list(names),  # active above the language adapter, bottom to top
     }  # fmt: skip
 
 

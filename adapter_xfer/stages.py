@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
-from adapter_xfer.data import load_raw_text, load_split, local_path
+from adapter_xfer.data import load_raw_text, load_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
@@ -53,12 +53,6 @@ def is_main_process() -> bool:
 
 def _wait() -> None:
     process_state().wait_for_everyone()
-
-
-def _raw_text_path(ctx: Context, lang: str) -> Path | None:
-    from adapter_xfer.tasks import RAW_TEXT
-
-    return Path(ctx.data_dir) / RAW_TEXT.local_file.format(lang=lang) if ctx.data_dir else None
 
 
 def data_fingerprint(paths: list[Path | None]) -> list:
@@ -99,7 +93,7 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
     """
     name = adapter_name("lang", lang)
     settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
-    text = data_fingerprint([_raw_text_path(ctx, lang)])
+    text = data_fingerprint([raw_text_path(lang, ctx.data_dir) if ctx.data_dir else None])
     folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings, "bf16": ctx.bf16, "text": text})
     if (folder / "stage.json").is_file():
         return folder
@@ -198,11 +192,9 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
         from adapter_xfer.peft_arm import build_peft_model
 
         peft_dir = init_from / "peft" if init_from is not None and (init_from / "peft").is_dir() else None
-        set_seed(ctx.seed)
         return build_peft_model(ctx.checkpoint, head_task, adapter_settings, peft_dir), (task_adapter,)
     if method.trains_base and init_from is not None:
-        check_identity(read_meta(init_from / "model")["base_model"], ctx.identity, f"model {init_from}")
-        model = load_model(str(init_from / "model"))
+        model = _load_fine_tuned(ctx, init_from)
     else:
         model = load_model(ctx.checkpoint)
     if method.uses_lang_adapters:
@@ -228,8 +220,7 @@ def build_eval_model(ctx: Context, method: Method, lang_folders: dict[str, Path 
     intermediate stage's task adapters or fine-tuned encoder. Returns the model and those adapters'
     names, bottom to top (none without a chain)."""
     if method.trains_base and previous is not None:
-        check_identity(read_meta(previous / "model")["base_model"], ctx.identity, f"model {previous}")
-        return load_model(str(previous / "model")), ()
+        return _load_fine_tuned(ctx, previous), ()
     model = load_model(ctx.checkpoint)
     names: tuple[str, ...] = ()
     if method.uses_lang_adapters:
@@ -237,6 +228,12 @@ def build_eval_model(ctx: Context, method: Method, lang_folders: dict[str, Path 
         if previous is not None:
             names = tuple(load_stacked(model, previous, ctx.identity))
     return model, names
+
+
+def _load_fine_tuned(ctx: Context, stage: Path):
+    """The fully fine-tuned encoder a stage saved, checked against the run's base identity."""
+    check_identity(read_meta(stage / "model")["base_model"], ctx.identity, f"model {stage}")
+    return load_model(str(stage / "model"))
 
 
 def _load_lang_adapters(model, ctx: Context, lang_folders: dict[str, Path | None], pretrained: dict[str, str]):

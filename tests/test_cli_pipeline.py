@@ -92,6 +92,7 @@ def test_eval_writes_a_new_run_folder(runs):
     assert main(["eval", str(out["adapter"]), "eval.languages=zh"]) == 0
     again = read_results(out["adapter"].parent / "adapter-eval1")
     assert again["per_language"]["zh"] == before["per_language"]["zh"]
+    assert again["task_adapters"] == before["task_adapters"] == ["task_pawsx"]
     assert read_results(out["adapter"]) == before  # the source run is untouched
 
 
@@ -114,6 +115,7 @@ def test_pretrained_language_adapter_from_a_folder(runs, tmp_path):
     assert again["lang_adapters"]["de"] == f"pretrained: {folder}"
     assert again["lang_adapters"]["zh"].startswith("trained: lang-lang_zh-")
     assert not any(s["kind"] == "lang" and s["language"] == "de" for s in again["stages"])
+    assert not any(note.startswith("de:") for note in again["notes"])  # lang_de was used, no fallback
     assert again["per_language"] == trained["per_language"]
 
 
@@ -190,5 +192,8 @@ def test_stacked_chain_keeps_the_intermediate_adapter_frozen_below(runs, tmp_pat
     before = load_file(f"{stage['path']}/task_mnli/adapter.safetensors")
     after = load_file(run / "artifacts" / "task_mnli" / "adapter.safetensors")
     assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
+    assert results["task_adapters"] == ["task_mnli", "task_pawsx"]
     assert main(["eval", str(run)]) == 0
-    assert read_results(tmp_path / "run-eval1")["per_language"] == results["per_language"]
+    # tiny predicts one class everywhere, so equal scores alone would prove little: check the setup too
+    again = read_results(tmp_path / "run-eval1")
+    assert again["per_language"] == results["per_language"] and again["task_adapters"] == results["task_adapters"]
