@@ -116,8 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["tasks", "methods", "models", "formats"])
     p.set_defaults(func=_ls)
 
-    for name, func, text in (("validate", _validate, "check a config; loads no model"),
-                             ("train", _train, "train every stage of a config, then evaluate zero-shot")):
+    for name, func, text in (
+        ("validate", _validate, "check a config; loads no model"),
+        ("train", _train, "train every stage of a config, then evaluate zero-shot"),
+    ):
         p = verbs.add_parser(name, help=text)
         p.add_argument("config")
         p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=10")

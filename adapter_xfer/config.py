@@ -85,6 +85,14 @@ class LangAdapterConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """AdapterFusion (method `fusion`) over the intermediate tasks' adapters."""
+
+    config: str = "dynamic"  # adapters' fusion config: dynamic (value matrix, regularised) | static
+    target_adapter: bool = False  # also train a new target task adapter above the fusion layer
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One run: a target task, a method, an optional chain of English intermediate tasks."""
 
@@ -102,6 +110,7 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     lang_adapters: LangAdapterConfig = field(default_factory=LangAdapterConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
 def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
@@ -248,6 +257,7 @@ def check_ranges(config: ExperimentConfig) -> None:
         "lang_adapters.mlm_probability": 0 < config.lang_adapters.mlm_probability < 1,
         "adapter.reduction_factor": config.adapter.reduction_factor >= 1,
         "adapter.chain": config.adapter.chain in ("continue", "stack"),
+        "fusion.config": config.fusion.config in ("dynamic", "static"),
         "threads": config.threads >= 0,
     }
     for key, ok in checks.items():

@@ -18,13 +18,14 @@ from typing import Any
 
 import torch
 
-from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
+from adapter_xfer.config import AdapterConfig, FusionConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.data import load_raw_text, load_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
+from adapter_xfer.fusion import Entry, add_fusion, fusion_name, with_regularization
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
-from adapter_xfer.methods import Method, activate, adapter_name
+from adapter_xfer.methods import Method, activate, adapter_name, split_top
 from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
 from adapter_xfer.regimes import language_sampling_loss, translate_train_loss
 from adapter_xfer.tasks import Task
@@ -156,33 +157,68 @@ def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseId
 
 
 SETUP_FILE = "setup.json"
+HEADS_DIR = "heads"  # a head with no adapter of its name (a fusion on top) is saved here
+
+
+def artifact_setup(folder: Path) -> tuple[tuple[Entry, ...], str | None]:
+    """What a saved stage holds: its adapter list (bottom to top; a fusion is a tuple of the fused
+    adapters) and its head's name."""
+    if (folder / SETUP_FILE).is_file():
+        setup = json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))
+        entries = tuple(tuple(e) if isinstance(e, list) else e for e in setup["adapters"])
+        top = entries[-1] if isinstance(entries[-1], str) else None
+        return entries, setup.get("head", top)
+    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_")))
+    return names, names[-1] if names else None
 
 
 def artifact_adapters(folder: Path) -> list[str]:
-    """The task adapters a saved stage holds, bottom to top (a stacked chain holds several)."""
-    if (folder / SETUP_FILE).is_file():
-        return json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))["adapters"]
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_"))
+    """The task adapters a saved stage holds, bottom to top (fused adapters included)."""
+    entries, _ = artifact_setup(folder)
+    return [n for e in entries for n in (e if isinstance(e, tuple) else (e,))]
 
 
-def load_stacked(model, folder: Path, identity: BaseIdentity) -> list[str]:
-    """Load every task adapter of a saved stage under its own name (for stacking); returns the names."""
-    names = artifact_adapters(folder)
-    for name in names:  # the top adapter's head comes along (a stacked successor deletes it)
-        load_adapter_into(model, folder, name, identity, with_head=name == names[-1])
-    return names
+def load_stacked(model, folder: Path, identity: BaseIdentity) -> tuple[Entry, ...]:
+    """Load every adapter, fusion layer and the head of a saved stage under their own names (for
+    stacking or evaluation); returns the adapter list, bottom to top."""
+    entries, head = artifact_setup(folder)
+    for entry in entries:  # the top adapter's head comes along (a stacked successor deletes it)
+        for name in entry if isinstance(entry, tuple) else (entry,):
+            load_adapter_into(model, folder, name, identity, with_head=name == head)
+        if isinstance(entry, tuple):
+            path = folder / fusion_name(entry)
+            check_identity(read_meta(path)["base_model"], identity, f"fusion {path}")
+            model.load_adapter_fusion(str(path), with_head=False, use_safetensors=True)
+    if head is not None and (folder / HEADS_DIR / head).is_dir():
+        check_identity(read_meta(folder / HEADS_DIR / head)["base_model"], identity, f"head {folder / HEADS_DIR}")
+        model.load_head(str(folder / HEADS_DIR / head), use_safetensors=True)
+    return entries
+
+
+def load_fused(model, folders: list[Path], identity: BaseIdentity, config: str) -> tuple[str, ...]:
+    """Load the top task adapter of each (independently trained) stage and add a fusion layer over
+    them; returns the fused adapters' names."""
+    fused = []
+    for folder in folders:
+        name = artifact_adapters(folder)[-1]
+        load_adapter_into(model, folder, name, identity)
+        fused.append(name)
+    add_fusion(model, tuple(fused), config)
+    return tuple(fused)
 
 
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                      init_from: Path | None, chain: str = "continue",
-                     adapter_settings: AdapterConfig | None = None):  # fmt: skip
+                     adapter_settings: AdapterConfig | None = None,
+                     fusion: FusionConfig | None = None, fuse_from: tuple[Path, ...] = ()):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
 
-    Returns the model and its task adapters, bottom to top; the last is the one to train, and its
-    head has the same name (so that `adapters` activates the head with the adapter). With
+    Returns the model and its adapter list, bottom to top; the last is the one to train, and the head
+    is named `task_<task_name>` like it (so that `adapters` activates the head with the adapter). With
     `chain="continue"` the new adapter starts from the predecessor's; with `chain="stack"` the
-    predecessor's adapters stay, frozen, below a fresh one.
+    predecessor's adapters stay, frozen, below a fresh one. With `fuse_from` (method `fusion`) the
+    stages' adapters are fused (the list ends with the fusion, or with a new adapter above it).
     """
     from transformers import set_seed
 
@@ -199,8 +235,11 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
         model = load_model(ctx.checkpoint)
     if method.uses_lang_adapters:
         _load_lang_adapters(model, ctx, lang_folders, pretrained)
-    below: list[str] = []
-    if method.uses_lang_adapters and not method.trains_base and init_from is not None:
+    below: list[Entry] = []
+    if fuse_from:
+        fusion = fusion or FusionConfig()
+        below = [load_fused(model, list(fuse_from), ctx.identity, fusion.config)]
+    elif method.uses_lang_adapters and not method.trains_base and init_from is not None:
         if chain == "stack":
             below = load_stacked(model, init_from, ctx.identity)
         else:  # continue: the new task adapter starts from the intermediate one (its head stays behind)
@@ -211,6 +250,8 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
         model.delete_head(head)  # predecessors' heads have served their purpose
     if task_adapter not in model.heads:
         get_format(head_task.format).add_head(model, task_adapter, head_task)
+    if fuse_from and not fusion.target_adapter:
+        return model, tuple(below)
     return model, (*below, task_adapter)
 
 
@@ -258,18 +299,20 @@ def _training_features(ctx: Context, data: Task, schedule: TrainConfig, language
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                init_from: Path | None, checkpoint_dir: Path, fingerprint: str,
-               translations: tuple[str, ...] = ()) -> tuple[Any, tuple[str, ...], FitResult]:  # fmt: skip
+               translations: tuple[str, ...] = (), fusion: FusionConfig | None = None,
+               fuse_from: tuple[Path, ...] = ()) -> tuple[Any, tuple[Entry, ...], FitResult]:  # fmt: skip
     """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
 
-    Returns the trained model (best dev weights loaded), its task adapters bottom to top (the last is
-    the trained one, whose name the head shares) and the fit result.
+    Returns the trained model (best dev weights loaded), its adapter list bottom to top (the top is
+    the trained adapter or fusion; the head is `task_<task>`) and the fit result.
     """
     fmt = get_format(train_data.format)
     model, names = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from,
-                                    adapter.chain, adapter)  # fmt: skip
-    name, below = names[-1], names[:-1]
+                                    adapter.chain, adapter, fusion, fuse_from)  # fmt: skip
+    name, below = split_top(names)
+    head = adapter_name("task", task.name)
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
-    method.prepare(model, name, name, lang_en, adapter, below=below)
+    method.prepare(model, name, head, lang_en, adapter, below=below)
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
     features = _training_features(ctx, train_data, schedule, translations)
     collate = lambda batch: fmt.collate(batch, ctx.tokenizer)  # noqa: E731
@@ -285,17 +328,19 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
         loss_fn = translate_train_loss(langs, lambda lang: method.setup_for(lang, name, below))
         collate = lambda batch: {**fmt.collate(batch, ctx.tokenizer),  # noqa: E731
                                  "lang_group": torch.tensor(batch[0]["group"])}  # fmt: skip
+    if method.fuses:
+        loss_fn = with_regularization(loss_fn)
     result = fit(model, features, collate, schedule, ctx.seed, loss_fn=loss_fn,
-                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
+                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name or head} ({method.name})",
                  fingerprint=fingerprint)  # fmt: skip
-    activate(model, method.setup_for(lang_en, name, below), name)
+    activate(model, method.setup_for(lang_en, name, below), head)
     return model, names, result
 
 
-def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Path, identity: BaseIdentity,
-                       **meta) -> None:  # fmt: skip
-    """Save what a task stage trained: its task adapters (the top one with its head) and their order,
-    or the whole fine-tuned model."""
+def save_task_artifact(model, method: Method, names: tuple[Entry, ...], folder: Path, identity: BaseIdentity,
+                       head: str, **meta) -> None:  # fmt: skip
+    """Save what a task stage trained: its adapters and fusion layers (the top adapter with the head,
+    else the head apart) and their order, or the whole fine-tuned model."""
     folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
     if method.uses_peft:  # peft's own format: adapter_model.safetensors + adapter_config.json
         model.save_pretrained(str(folder / "peft"), save_embedding_layers=False)
@@ -305,10 +350,19 @@ def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Pa
         model.save_pretrained(str(folder / "model"), safe_serialization=True)
         write_meta(folder / "model", identity, kind="model", name=names[-1], **meta)
         return
-    for name in names:
-        model.save_adapter(str(folder / name), name, with_head=name == names[-1], use_safetensors=True)
-        write_meta(folder / name, identity, kind="task", name=name, **meta)
-    atomic_write_json(folder / SETUP_FILE, {"adapters": list(names)})
+    for entry in names:
+        for name in entry if isinstance(entry, tuple) else (entry,):
+            model.save_adapter(str(folder / name), name, with_head=name == head, use_safetensors=True)
+            write_meta(folder / name, identity, kind="task", name=name, **meta)
+        if isinstance(entry, tuple):
+            model.save_adapter_fusion(str(folder / fusion_name(entry)), fusion_name(entry), use_safetensors=True)
+            write_meta(folder / fusion_name(entry), identity, kind="fusion", name=fusion_name(entry), **meta)
+    if split_top(names)[0] != head:  # no adapter carries the head
+        (folder / HEADS_DIR).mkdir(exist_ok=True)
+        model.save_head(str(folder / HEADS_DIR / head), head, use_safetensors=True)
+        write_meta(folder / HEADS_DIR / head, identity, kind="head", name=head, **meta)
+    atomic_write_json(folder / SETUP_FILE, {"adapters": [list(e) if isinstance(e, tuple) else e for e in names],
+                                            "head": head})  # fmt: skip
 
 
 def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: TrainConfig,
@@ -330,7 +384,8 @@ def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: Trai
         raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
     if is_main_process():
         with atomic_dir(folder) as tmp:
-            save_task_artifact(model, method, names, tmp, ctx.identity, task=task.name, labels=list(task.labels))
+            save_task_artifact(model, method, names, tmp, ctx.identity, adapter_name("task", task.name),
+                               task=task.name, labels=list(task.labels))  # fmt: skip
             atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
                               "method": method.name, "fit": asdict(result)})  # fmt: skip
         shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
