@@ -69,6 +69,7 @@ def validate(config: ExperimentConfig) -> list[str]:
                             f"(languages: {' '.join(task.languages)})")  # fmt: skip
     if method.fuses:
         _validate_fusion(config, chain, trainable)
+    _validate_mixture(config, task, chain)
     if method.uses_peft and (chain or not trainable):
         raise UserError("method 'peft_lora' trains a target task without intermediate stages (a comparison arm)")
     if config.translate_train and config.adapter.train_languages:
@@ -108,7 +109,9 @@ def validate(config: ExperimentConfig) -> list[str]:
                         f"(known: {', '.join(sorted(TASK_ADAPTERS))})")  # fmt: skip
     resolve_model_name_only(config.model)
     stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
-    stages += [f"intermediate: {t.name} ({_stage_method(method).name})" for t in chain]
+    mlm = f", masked LM on {'/'.join(_mlm_languages(config, task))}" if config.mixture.mlm_rate > 0 else ""
+    stages += [f"intermediate: {' + '.join(step)} ({_stage_method(method).name}{mlm})"
+               for step in _intermediate_steps(config, task)]  # fmt: skip
     if trainable:
         fused = f" over a fusion of {', '.join(t.name for t in chain)}" if method.fuses else ""
         stages.append(f"target: {task.name} trained on {train_data.name} ({method.name}{fused})")
@@ -127,6 +130,21 @@ def _validate_fusion(config: ExperimentConfig, chain: list[Task], trainable: boo
                         f"not '{config.adapter.config}'")  # fmt: skip
     if not trainable:
         raise UserError(f"method 'fusion' learns the fusion on the target task; '{config.task}' is evaluated only")
+
+
+def _validate_mixture(config: ExperimentConfig, task: Task, chain: list[Task]) -> None:
+    mixture = config.mixture
+    if mixture.joint and len(chain) < 2:
+        raise UserError(f"mixture.joint trains at least two intermediate tasks together "
+                        f"(intermediate: {list(config.intermediate)})")  # fmt: skip
+    if mixture.joint and get_method(config.method).fuses:
+        raise UserError("mixture.joint and method 'fusion' are alternatives (fusion needs one adapter per task)")
+    if mixture.mlm_rate > 0 and not chain:
+        raise UserError("mixture.mlm_rate mixes masked LM into intermediate training; there is no intermediate task")
+    if mixture.mlm_rate > 0 and config.data_dir is not None:
+        for lang in _mlm_languages(config, task):
+            if not (path := raw_text_path(lang, config.data_dir)).is_file():
+                raise UserError(f"mixture.mlm_languages: no raw text for '{lang}' ({path})")
 
 
 def resolve_model_name_only(name: str) -> None:
@@ -183,6 +201,27 @@ def _stage_method(method: Method) -> Method:
     return get_method("adapter") if method.fuses else method
 
 
+def _intermediate_steps(config: ExperimentConfig, task: Task) -> list[tuple[str, ...]]:
+    """The intermediate stages in order: one per task, or all of them in one joint stage."""
+    chain = chain_of(config, task)
+    return [tuple(chain)] if config.mixture.joint and chain else [(name,) for name in chain]
+
+
+def _mlm_languages(config: ExperimentConfig, task: Task) -> tuple[str, ...]:
+    """Raw-text languages of continued MLM: the configured ones, else English and every eval language."""
+    if config.mixture.mlm_rate == 0:
+        return ()
+    return config.mixture.mlm_languages or tuple(dict.fromkeys(["en", *(config.eval.languages or task.languages)]))
+
+
+def _mixture_plan(config: ExperimentConfig, task: Task, method: Method):
+    from adapter_xfer.mixtures import MixturePlan
+
+    mixture = config.mixture
+    return MixturePlan(mixture.sampling, mixture.temperature, mixture.mlm_rate, _mlm_languages(config, task),
+                       config.lang_adapters.mlm_probability)  # fmt: skip
+
+
 def chain_of(config: ExperimentConfig, task: Task) -> list[str]:
     """English tasks trained before the target: the config's chain, then the task's own recipe."""
     return [*config.intermediate, *[t for t in task.recipe if t not in config.intermediate]]
@@ -203,10 +242,12 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
         lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
         if method.uses_lang_adapters and lang_folders.get("en") is None and "en" not in pretrained:
             raise UserError("no English raw text for the English language adapter (raw_text/en.txt)")
-        for name in chain_of(config, task):  # fusion: each stage apart; else each continues the last
+        plan = _mixture_plan(config, task, method)
+        for step in _intermediate_steps(config, task):  # fusion: each stage apart; else each continues the last
             after = chain[-1] if chain and not method.fuses else None
-            chain.append(ensure_intermediate(ctx, _stage_method(method), get_task(name), config.train,
-                                             config.adapter, lang_folders, pretrained, after))  # fmt: skip
+            tasks = tuple(get_task(n) for n in step)
+            chain.append(ensure_intermediate(ctx, _stage_method(method), tasks, config.train, config.adapter,
+                                             lang_folders, pretrained, after, plan))  # fmt: skip
         previous = chain[-1] if chain and not method.fuses else None
         if get_format(task.format).trainable:
             model, names, fit_result = train_task(ctx, method, task, training_task(task), config.train,

@@ -26,6 +26,7 @@ from adapter_xfer.fusion import Entry, add_fusion, fusion_name, with_regularizat
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
 from adapter_xfer.methods import Method, activate, adapter_name, split_top
+from adapter_xfer.mixtures import MixturePlan
 from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
 from adapter_xfer.regimes import language_sampling_loss, translate_train_loss
 from adapter_xfer.tasks import Task
@@ -211,7 +212,8 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                      init_from: Path | None, chain: str = "continue",
                      adapter_settings: AdapterConfig | None = None,
-                     fusion: FusionConfig | None = None, fuse_from: tuple[Path, ...] = ()):  # fmt: skip
+                     fusion: FusionConfig | None = None, fuse_from: tuple[Path, ...] = (),
+                     heads: dict[str, Task] | None = None, keep_mlm_head: bool = False):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
 
     Returns the model and its adapter list, bottom to top; the last is the one to train, and the head
@@ -219,6 +221,8 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
     `chain="continue"` the new adapter starts from the predecessor's; with `chain="stack"` the
     predecessor's adapters stay, frozen, below a fresh one. With `fuse_from` (method `fusion`) the
     stages' adapters are fused (the list ends with the fusion, or with a new adapter above it).
+    `heads` (name -> task) replaces the one head (multi-task mixtures); `keep_mlm_head` keeps the
+    checkpoint's MLM head (continued MLM).
     """
     from transformers import set_seed
 
@@ -232,7 +236,7 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
     if method.trains_base and init_from is not None:
         model = _load_fine_tuned(ctx, init_from)
     else:
-        model = load_model(ctx.checkpoint)
+        model = load_model(ctx.checkpoint, keep_mlm_head=keep_mlm_head)
     if method.uses_lang_adapters:
         _load_lang_adapters(model, ctx, lang_folders, pretrained)
     below: list[Entry] = []
@@ -246,10 +250,12 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
             source = init_from / artifact_adapters(init_from)[-1]
             check_identity(read_meta(source)["base_model"], ctx.identity, f"adapter {source}")
             model.load_adapter(str(source), load_as=task_adapter, with_head=False, use_safetensors=True)
-    for head in [h for h in model.heads if h != task_adapter]:
+    heads = heads or {task_adapter: head_task}
+    for head in [h for h in model.heads if h not in heads and not (keep_mlm_head and h == "default")]:
         model.delete_head(head)  # predecessors' heads have served their purpose
-    if task_adapter not in model.heads:
-        get_format(head_task.format).add_head(model, task_adapter, head_task)
+    for head, task in heads.items():
+        if head not in model.heads:
+            get_format(task.format).add_head(model, head, task)
     if fuse_from and not fusion.target_adapter:
         return model, tuple(below)
     return model, (*below, task_adapter)
@@ -365,29 +371,54 @@ def save_task_artifact(model, method: Method, names: tuple[Entry, ...], folder: 
                                             "head": head})  # fmt: skip
 
 
-def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: TrainConfig,
+def ensure_intermediate(ctx: Context, method: Method, tasks: tuple[Task, ...], schedule: TrainConfig,
                         adapter: AdapterConfig, lang_folders: dict[str, Path | None],
-                        pretrained: dict[str, str], init_from: Path | None) -> Path:  # fmt: skip
-    """An English intermediate-task stage (cached): task adapter + head, or a full fine-tune."""
+                        pretrained: dict[str, str], init_from: Path | None,
+                        mixture: MixturePlan | None = None) -> Path:  # fmt: skip
+    """An English intermediate stage (cached): a task adapter + head, or a full fine-tune.
+
+    Several `tasks` train jointly (a shared adapter or encoder, a head per task), and a `mixture`
+    with an MLM rate mixes masked LM on raw text in; one task without MLM is the plain stage.
+    """
+    mixed = len(tasks) > 1 or (mixture is not None and mixture.mlm_rate > 0)
     # How a stage is checkpointed or interrupted does not change what it learns.
     settings = {k: v for k, v in asdict(schedule).items() if k not in ("stop_after_steps", "save_steps")}
-    files = [local_path(task, "en", split, ctx.data_dir) for split in ("train", "dev")] if ctx.data_dir else []
-    payload = {"method": method.name, "schedule": settings, "adapter": asdict(adapter), "data": data_fingerprint(files),
-               "lang_en": str(lang_folders.get("en")), "pretrained": pretrained,
-               "init_from": str(init_from)}  # fmt: skip
-    folder = stage_dir(ctx, "intermediate", f"{task.name}-{method.name}", payload)
+    files = [local_path(t, "en", split, ctx.data_dir) for t in tasks for split in ("train", "dev")]
+    if mixed and mixture is not None and mixture.mlm_rate > 0:
+        files += [raw_text_path(lang, ctx.data_dir) for lang in mixture.mlm_languages]
+    payload = {"method": method.name, "schedule": settings, "adapter": asdict(adapter),
+               "data": data_fingerprint(files if ctx.data_dir else []), "lang_en": str(lang_folders.get("en")),
+               "pretrained": pretrained, "init_from": str(init_from),
+               **({"mixture": asdict(mixture), "tasks": [t.name for t in tasks]} if mixed else {})}  # fmt: skip
+    label = "_".join(t.name for t in tasks)
+    folder = stage_dir(ctx, "intermediate", f"{label}-{method.name}", payload)
     if (folder / "stage.json").is_file():
         return folder
-    model, names, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
-                                      init_from, ctx.cache_dir / "work" / folder.name, folder.name)  # fmt: skip
+    work = ctx.cache_dir / "work" / folder.name
+    record: dict[str, Any] = {"kind": "intermediate", "task": label, "method": method.name}
+    if mixed:
+        from adapter_xfer.mixtures import train_mixture
+
+        model, names, heads, result, weights = train_mixture(
+            ctx, method, tasks, schedule, adapter, mixture, lang_folders, pretrained, init_from, work, folder.name
+        )
+        record |= {"tasks": [t.name for t in tasks], "mixture": asdict(mixture or MixturePlan()), "weights": weights}
+    else:
+        model, names, result = train_task(ctx, method, tasks[0], tasks[0], schedule, adapter, lang_folders,
+                                          pretrained, init_from, work, folder.name)  # fmt: skip
+        heads = [adapter_name("task", tasks[0].name)]
     if not result.completed:
-        raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
+        raise StageInterrupted(f"intermediate stage {label} stopped after {result.steps} steps")
     if is_main_process():
         with atomic_dir(folder) as tmp:
-            save_task_artifact(model, method, names, tmp, ctx.identity, adapter_name("task", task.name),
-                               task=task.name, labels=list(task.labels))  # fmt: skip
-            atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
-                              "method": method.name, "fit": asdict(result)})  # fmt: skip
-        shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
+            save_task_artifact(model, method, names, tmp, ctx.identity, heads[0], task=label,
+                               labels=list(tasks[0].labels))  # fmt: skip
+            if not method.trains_base:  # a mixture's other heads (a saved full model holds them all)
+                for head in heads[1:]:
+                    (tmp / HEADS_DIR).mkdir(exist_ok=True)
+                    model.save_head(str(tmp / HEADS_DIR / head), head, use_safetensors=True)
+                    write_meta(tmp / HEADS_DIR / head, ctx.identity, kind="head", name=head, task=label)
+            atomic_write_json(tmp / "stage.json", {**record, "heads": heads, "fit": asdict(result)})
+        shutil.rmtree(work, ignore_errors=True)  # the stage is complete
     _wait()
     return folder
