@@ -76,9 +76,12 @@ def test_every_head_receives_gradients_during_the_joint_mixture(method, monkeypa
     if method == "adapter":
         assert changed(seen, ".task_mnli_squad_hellaswag.")
         assert not changed(seen, ".lang_en.") and not changed(seen, "encoder.layer.0.attention.self.query.weight")
-    stage = next(s for s in read_results(tmp_path / "run")["stages"] if s["kind"] == "intermediate")
+    results = read_results(tmp_path / "run")
+    stage = next(s for s in results["stages"] if s["kind"] == "intermediate")
     assert stage["tasks"] == ["mnli", "squad", "hellaswag"] and stage["heads"][0] == "task_mnli"
     assert stage["weights"] == pytest.approx({"mnli": 1 / 3, "squad": 1 / 3, "hellaswag": 1 / 3}, abs=1e-5)
+    assert main(["eval", str(tmp_path / "run")]) == 0  # the target continued the shared adapter; rebuilt
+    assert read_results(tmp_path / "run-eval1")["per_language"] == results["per_language"]
 
 
 def test_continued_mlm_runs_under_each_languages_adapter(monkeypatch, tmp_path):
