@@ -41,7 +41,8 @@ def folder_name(adapter: str) -> str:
 def check_name(name: str) -> str:
     """An export name is also a Hub repository name: letters, digits, `._-`, at most 96 characters."""
     if not _NAME.match(name) or ".." in name or name.endswith((".", "-")):
-        raise UserError(f"invalid export name '{name}' (letters, digits and . _ -; at most 96 characters)")
+        raise UserError(f"invalid export name '{name}' (letters, digits and . _ -; at most 96 characters; "
+                        "choose one with --name)")  # fmt: skip
     return name
 
 
@@ -58,10 +59,11 @@ def export_run(run_dir: str | Path, name: str | None = None, out: str | Path = "
     """
     run_dir = Path(run_dir)
     results = read_results(run_dir)
-    name = check_name(name or run_dir.resolve().name)
+    name = check_name(name or run_dir.resolve().name)  # a bad folder name asks for --name
     artifacts = run_dir / "artifacts"
     if not artifacts.is_dir():
-        raise UserError(f"{run_dir} has no artifacts/ folder: the run trained nothing to export")
+        raise UserError(f"{run_dir} has no artifacts/ folder: the run trained no target adapter to export "
+                        "(retrieval runs only evaluate)")  # fmt: skip
     if results["method"] == "full_ft":
         raise UserError(f"{run_dir} is a full fine-tuning run: the whole encoder changed, so there is no "
                         "adapter to export (share artifacts/model with save_pretrained instead)")  # fmt: skip
@@ -183,6 +185,10 @@ def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str
             if adapter not in trained:
                 load_adapter_into(model, folder, adapter, identity, with_head=True)
                 trained[adapter] = {"trained": "intermediate", "stage": stage}
+            elif adapter not in model.heads and (folder / adapter / "head_config.json").is_file():
+                # a stacked chain keeps the intermediate adapter headless below the target: its export
+                # should still be usable on its own task, so it gets the head its stage trained
+                model.load_head(str(folder / adapter), load_as=adapter, use_safetensors=True)
     activate(model, _composition(entries), head)
 
     def adapter_writer(adapter: str):
@@ -196,10 +202,11 @@ def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str
     groups: dict[str, dict] = {
         "lang": {f"lang_{lang}": (adapter_writer(f"lang_{lang}"), {"stage": stages.get(lang), "language": lang})
                  for lang in langs},
-        "task": {a: (adapter_writer(a), m) for a, m in trained.items() if m["trained"] != "fusion"},
+        "task": {a: (adapter_writer(a), {**m, "lang_adapters": sorted(langs)})
+                 for a, m in trained.items() if m["trained"] != "fusion"},
         "setup": {"setup": (lambda folder: model.save_adapter_setup(str(folder), _composition(entries),
                                                                     head_setup=head, use_safetensors=True),
-                            {"composition": _composition_data(entries), "head": head})},
+                            {"composition": _composition_data(entries), "head": head, "lang_adapters": sorted(langs)})},
     }  # fmt: skip
     if fusions := {a: (fusion_writer(a), m) for a, m in trained.items() if m["trained"] == "fusion"}:
         groups["fusion"] = fusions
@@ -221,8 +228,7 @@ def _update_index(out: Path, name: str, results: dict, folders: list[Path]) -> N
         "metric": results.get("metric"), "average_zero_shot": results.get("average_zero_shot"),
         "folders": [p.relative_to(out).as_posix() for p in folders],
     }  # fmt: skip
-    for other in [n for n in index["exports"] if not (out / "setup" / n).exists() and
-                  not any((out / k / n).exists() for k in KINDS)]:  # fmt: skip
-        del index["exports"][other]  # deleted by hand since: the index follows the folder
+    for other in [n for n in index["exports"] if not any((out / k / n).exists() for k in KINDS)]:
+        del index["exports"][other]  # deleted by hand since: the index follows the folders
     atomic_write_json(path, index)
     atomic_write_text(out / INDEX_MD, render_index(index))

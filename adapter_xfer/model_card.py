@@ -159,7 +159,8 @@ def _front_matter(meta: dict) -> dict:
 def _usage(meta: dict) -> str:
     base = meta["base_model"]["hub_id"] or f"path/to/{meta['base_model']['name']}"
     name, kind, exp = meta["name"], meta["kind"], meta["export_name"]
-    other = next((x for x in sorted(meta["results"].get("per_language") or {}) if x != "en"), "de")
+    langs = [x for x in meta.get("lang_adapters", []) if x != "en"]
+    other = langs[0] if langs else "de"  # an exported language adapter to show the zero-shot swap with
     if meta.get("format") == "peft":
         return (f'from peft import PeftModel\nfrom transformers import AutoModelForSequenceClassification\n\n'
                 f'model = AutoModelForSequenceClassification.from_pretrained("{base}", num_labels=...)\n'
@@ -212,6 +213,14 @@ def _results_table(meta: dict) -> str:
     return "\n".join(rows)
 
 
+def _title(meta: dict) -> str:
+    what = {"lang": "language adapter", "task": "task adapter", "fusion": "AdapterFusion layer"}
+    if meta["kind"] == "setup":
+        stack = [f"Fuse({', '.join(e['fuse'])})" if isinstance(e, dict) else e for e in meta["composition"]["stack"]]
+        return f"# {meta['export_name']}: Stack({', '.join(stack)}) with head {meta['head']}"
+    return f"# {meta['name']}: {what[meta['kind']]} (export `{meta['export_name']}`)"
+
+
 def _number(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
@@ -227,10 +236,13 @@ def render_card(meta: dict) -> str:
     warning = (f"\n**Licence warning:** training data under non-commercial or research-only terms "
                f"({', '.join(restricted)}); the weights may inherit those terms.\n") if restricted else ""  # fmt: skip
     body = [
-        f"# {meta['name']} ({meta['kind']}, export `{meta['export_name']}`)", "",
+        _title(meta), "",
         f"Trained by adapter_xfer, run `{meta['run_id']}`: task `{meta['task']}`, "
         f"method `{meta['method']}`, chain {' > '.join([*meta['intermediate'], meta['task']])}, seed {meta['seed']}.",
-        "", "## Usage", "", "Paths are relative to `hub_exports/` (or to a download of the Hub repository).", "",
+        "", "## Usage", "", "Paths are relative to `hub_exports/`. In a Hub repository pushed by `adapter-xfer export "
+        "--push`, the setup sits at the root (`load_adapter_setup(\"<repo id>\")`) and every other folder under "
+        "`<kind>/<adapter>/` of a download (`huggingface_hub.snapshot_download`). Always pass `use_safetensors=True`.",
+        "",
         "```python", _usage(meta), "```", "", "## Results", "", _results_table(meta), "",
         "## Training data", "", *data, warning, "## Base model", "",
         f"`{base['name']}` (config hash `{base['config_hash']}`, weights hash `{base['weights_hash']}`). "

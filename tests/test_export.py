@@ -206,6 +206,34 @@ def test_exports_give_adapter_xfer_logits_in_plain_adapters(runs, exported, tiny
                 assert diff < 1e-6, (case, route, lang, diff)
 
 
+def test_stacked_chain_exports_every_adapter_with_a_head(runs, demo_data, tiny_checkpoint, tiny_tokenizer):
+    """`adapter.chain=stack`: Stack(lang, task_mnli, task_pawsx); the intermediate export keeps its stage's head."""
+    from adapters import AutoAdapterModel
+    from adapters.composition import Stack
+
+    root = runs[0]
+    args = ["method=adapter", "adapter.chain=stack", f"data_dir={demo_data}", f"cache_dir={root / 'cache'}",
+            f"output_dir={root / 'stack'}", "threads=1", *TRAIN]  # fmt: skip
+    assert main(["train", str(root / "chain.yaml"), *args]) == 0  # the cached stages are reused
+    out = root / "exports_stack"
+    folders = export_run(root / "stack", "stack", out)
+    assert [p.relative_to(out).as_posix() for p in folders][2:] == ["task/stack/task_mnli", "task/stack/task_pawsx",
+                                                                    "setup/stack"]  # fmt: skip
+    assert (out / "task/stack/task_mnli/head_config.json").is_file()
+    inputs = _inputs(tiny_tokenizer)
+    model, _, names = _model_with_run_adapters(root / "stack", tiny_checkpoint)
+    assert names == ["task_mnli", "task_pawsx"]
+    want = _reference_logits(model, Stack("lang_de", *names), "task_pawsx", inputs)
+    plain = AutoAdapterModel.from_pretrained(tiny_checkpoint).eval()
+    setup, head = plain.load_adapter_setup(str(out / "setup/stack"), set_active=True, use_safetensors=True)
+    plain.load_adapter(str(out / "lang/stack/lang_de"), use_safetensors=True)
+    plain.set_active_adapters(Stack("lang_de", *setup.children[1:]))
+    plain.active_head = head
+    with torch.no_grad():
+        got = plain(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    assert torch.equal(got, torch.tensor(want))
+
+
 def test_no_exported_byte_names_a_local_path(runs, exported, demo_data, tiny_checkpoint):
     root, chain, _, _ = runs
     out, _ = exported
@@ -298,17 +326,19 @@ def test_peft_run_exports_in_peft_format(runs, exported, tiny_checkpoint, tiny_t
 def test_reexport_replaces_cleanly(runs, tmp_path):
     _, chain, fusion, _ = runs
     out = tmp_path / "hub_exports"
-    first = export_run(chain, "same", out)
-    weights = (first[-2] / "adapter.safetensors").read_bytes()
-    again = export_run(chain, "same", out)
-    assert again == first and (again[-2] / "adapter.safetensors").read_bytes() == weights  # deterministic
-    second = export_run(fusion, "same", out)
+    first = export_run(fusion, "same", out)
+    weights = (out / "fusion/same/task_mnli-task_pawsx/model_adapter_fusion.safetensors").read_bytes()
+    again = export_run(fusion, "same", out)
+    assert again == first  # and deterministic, byte for byte:
+    assert (out / "fusion/same/task_mnli-task_pawsx/model_adapter_fusion.safetensors").read_bytes() == weights
+    second = export_run(chain, "same", out)  # a run without a fusion layer, under the same name
+    assert not (out / "fusion" / "same").exists()
     on_disk = {p.relative_to(out).as_posix() for p in out.glob("*/same/*") if p.parent.parent.name != "setup"}
     assert on_disk == {p.relative_to(out).as_posix() for p in second if p.parent.name != "setup"}
-    assert not (out / "task/same/task_mnli/head_config.json").exists()  # the chain export's copy is gone
     assert not [p for p in out.rglob(".*")]  # no temporary or moved-aside folders left
     index = json.loads((out / "index.json").read_text())
-    assert index["exports"]["same"]["run_id"] == "fusion-run"
+    assert index["exports"]["same"]["run_id"] == read_results(chain)["run_id"]
+    assert "fusion/" not in (out / "INDEX.md").read_text()
 
 
 @pytest.mark.parametrize("case", ["no_results", "no_artifacts", "bad_name", "full_ft"])
