@@ -17,6 +17,7 @@ the same name again replaces the previous export cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -71,14 +72,12 @@ def export_run(run_dir: str | Path, name: str | None = None, out: str | Path = "
     export = _export_peft if (artifacts / "peft").is_dir() else _export_adapters
     groups, model_type = export(results, run_dir)
     out = Path(out)
-    written: list[Path] = []
-    for kind in KINDS:
-        target = out / kind / name
-        if kind not in groups:
-            shutil.rmtree(target, ignore_errors=True)  # left by an earlier export of this name
-            continue
-        with atomic_dir(target) as tmp:
-            for adapter, (write, meta) in groups[kind].items():
+    # Every kind is built under a temporary name first; only when all are complete (and clean of local
+    # paths) are they renamed into place, so a failure anywhere leaves the previous export untouched.
+    with contextlib.ExitStack() as building:
+        for kind, group in groups.items():
+            tmp = building.enter_context(atomic_dir(out / kind / name))
+            for adapter, (write, meta) in group.items():
                 folder = tmp if kind == "setup" else tmp / folder_name(adapter)
                 write(folder)
                 meta = export_metadata(results, roots, kind=kind, adapter=adapter, export_name=name,
@@ -86,16 +85,27 @@ def export_run(run_dir: str | Path, name: str | None = None, out: str | Path = "
                 atomic_write_json(folder / "adapter_xfer.json", meta)
                 atomic_write_text(folder / "README.md", render_card(meta))
             _refuse_local_paths(tmp, roots)
+    for kind in set(KINDS) - set(groups):
+        shutil.rmtree(out / kind / name, ignore_errors=True)  # left by an earlier export of this name
+    written: list[Path] = []
+    for kind in (k for k in KINDS if k in groups):
+        target = out / kind / name
         written += [target] if kind == "setup" else sorted(p for p in target.iterdir() if p.is_dir())
     _update_index(out, name, results, written)
     return written
 
 
 def _refuse_local_paths(folder: Path, roots: list[str]) -> None:
-    """A guard behind the scrubbing: no exported byte may name a local folder of this machine."""
+    """A guard behind the scrubbing: no exported text may name a local folder of this machine.
+
+    Of a safetensors file only the JSON header is text; its tensor bytes are numbers, in which a short
+    root such as `/tmp` would turn up by chance in large files.
+    """
     needles = [root.encode() for root in roots]
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         data = path.read_bytes()
+        if path.suffix == ".safetensors" and len(data) >= 8:
+            data = data[8 : 8 + int.from_bytes(data[:8], "little")]
         for needle in needles:
             if needle in data:
                 raise UserError(f"export refused: {path.relative_to(folder)} would contain the local path "
@@ -153,7 +163,13 @@ def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str
     """Load the run's adapters onto its (identity-checked) base and plan one writer per export folder."""
     from adapter_xfer.methods import activate
     from adapter_xfer.modeling import base_identity, check_identity, load_model, resolve_checkpoint
-    from adapter_xfer.stages import load_adapter_into, load_pretrained_lang_adapter
+    from adapter_xfer.stages import (
+        META_FILE,
+        artifact_adapters,
+        load_adapter_into,
+        load_pretrained_lang_adapter,
+        read_meta,
+    )
 
     artifacts = run_dir / "artifacts"
     setup = json.loads((artifacts / "setup.json").read_text(encoding="utf-8"))
@@ -173,15 +189,18 @@ def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str
     for entry in entries:
         for adapter in entry if isinstance(entry, list) else [entry]:
             load_adapter_into(model, artifacts, adapter, identity, with_head=adapter == head)
-            trained[adapter] = {"trained": "target" if adapter == entries[-1] else "stacked"}
+            role = "fused" if isinstance(entry, list) else "target" if entry == entries[-1] else "stacked"
+            trained[adapter] = {"trained": role}
         if isinstance(entry, list):
             fusion = artifacts / ",".join(entry)
+            if (fusion / META_FILE).is_file():
+                check_identity(read_meta(fusion)["base_model"], identity, f"fusion layer {fusion}")
             model.load_adapter_fusion(str(fusion), use_safetensors=True)
             trained[",".join(entry)] = {"trained": "fusion", "fused": entry}
     if head not in model.heads:
         model.load_head(str(artifacts / "heads" / head), load_as=head, use_safetensors=True)
     for folder, stage in chain:  # intermediate adapters (each with its head) not already in the composition
-        for adapter in json.loads((folder / "setup.json").read_text(encoding="utf-8"))["adapters"]:
+        for adapter in artifact_adapters(folder):
             if adapter not in trained:
                 load_adapter_into(model, folder, adapter, identity, with_head=True)
                 trained[adapter] = {"trained": "intermediate", "stage": stage}

@@ -323,10 +323,29 @@ def test_peft_run_exports_in_peft_format(runs, exported, tiny_checkpoint, tiny_t
         assert torch.equal(ours(**inputs).logits, theirs(**inputs).logits)
 
 
-def test_reexport_replaces_cleanly(runs, tmp_path):
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_reexport_replaces_cleanly(runs, tmp_path, monkeypatch):
+    from adapter_xfer import export
+
     _, chain, fusion, _ = runs
     out = tmp_path / "hub_exports"
     first = export_run(fusion, "same", out)
+    before = _snapshot(out)
+    real_card = export.render_card
+
+    def failing_card(meta):  # the last kind written fails: nothing of the new export may land
+        if meta["kind"] == "setup":
+            raise RuntimeError("disk full")
+        return real_card(meta)
+
+    monkeypatch.setattr(export, "render_card", failing_card)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_run(chain, "same", out)
+    monkeypatch.undo()
+    assert _snapshot(out) == before and not [p for p in out.rglob(".*")]
     weights = (out / "fusion/same/task_mnli-task_pawsx/model_adapter_fusion.safetensors").read_bytes()
     again = export_run(fusion, "same", out)
     assert again == first  # and deterministic, byte for byte:
