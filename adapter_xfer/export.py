@@ -196,7 +196,7 @@ def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str
             if (fusion / META_FILE).is_file():
                 check_identity(read_meta(fusion)["base_model"], identity, f"fusion layer {fusion}")
             model.load_adapter_fusion(str(fusion), use_safetensors=True)
-            trained[",".join(entry)] = {"trained": "fusion", "fused": entry}
+            trained[",".join(entry)] = {"trained": "fusion", "fused": entry, "lang_adapters": sorted(langs)}
     if head not in model.heads:
         model.load_head(str(artifacts / "heads" / head), load_as=head, use_safetensors=True)
     for folder, stage in chain:  # intermediate adapters (each with its head) not already in the composition

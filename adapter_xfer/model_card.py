@@ -180,6 +180,10 @@ def _usage(meta: dict) -> str:
             f"for name in {meta['fused']!r}:",
             f'    model.load_adapter(f"task/{exp}/{{name}}", use_safetensors=True)',
             f'model.load_adapter_fusion("fusion/{exp}/{name.replace(",", "-")}", use_safetensors=True)',
+            f'model.load_adapter("lang/{exp}/lang_{other}", use_safetensors=True)',
+            "from adapters.composition import Fuse",
+            f'model.set_active_adapters(Stack("lang_{other}", Fuse(*{meta["fused"]!r})))',
+            "# the prediction head travels with the task adapter of the same name, or in setup/",
         ]
     elif kind == "lang":
         lines += [
