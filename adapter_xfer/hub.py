@@ -98,7 +98,8 @@ def push_export(repo_id: str, folders: list[Path], yes: bool = False, private: b
     api = make_api(token)
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(local)) for p, local in plan]
     try:
-        api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
+        # private=None: a new repository gets the account's default visibility unless --private asks
+        api.create_repo(repo_id=repo_id, repo_type="model", private=True if private else None, exist_ok=True)
         commit = api.create_commit(repo_id=repo_id, repo_type="model", operations=operations,
                                    commit_message=f"adapter_xfer export ({len(plan)} files)")  # fmt: skip
     except Exception as exc:  # network, permissions, quota: one line, never the token

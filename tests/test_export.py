@@ -360,7 +360,7 @@ def test_reexport_replaces_cleanly(runs, tmp_path, monkeypatch):
     assert "fusion/" not in (out / "INDEX.md").read_text()
 
 
-@pytest.mark.parametrize("case", ["no_results", "no_artifacts", "bad_name", "full_ft"])
+@pytest.mark.parametrize("case", ["no_results", "no_artifacts", "bad_name", "full_ft", "yes_without_push"])
 def test_export_errors_are_one_line(runs, tmp_path, capsys, case):
     _, chain, _, _ = runs
     run, args = tmp_path / "run", []
@@ -368,6 +368,8 @@ def test_export_errors_are_one_line(runs, tmp_path, capsys, case):
         run.mkdir()
     elif case == "bad_name":
         run, args = chain, ["--name", "../escape"]
+    elif case == "yes_without_push":
+        run, args = chain, ["--yes"]
     else:
         shutil.copy(chain / "results.json", tmp_path / "results.json")
         run = tmp_path
@@ -379,8 +381,9 @@ def test_export_errors_are_one_line(runs, tmp_path, capsys, case):
     assert main(["export", str(run), "--out", str(tmp_path / "out"), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("adapter-xfer: error: ")
-    assert {"no_results": "no results.json", "no_artifacts": "no artifacts/", "bad_name": "invalid export name",
-            "full_ft": "full fine-tuning run"}[case] in err  # fmt: skip
+    expected = {"no_results": "no results.json", "no_artifacts": "no artifacts/", "bad_name": "invalid export name",
+                "full_ft": "full fine-tuning run", "yes_without_push": "apply to --push REPO_ID only"}  # fmt: skip
+    assert expected[case] in err
     assert not (tmp_path / "out" / "setup").exists()
 
 
@@ -428,7 +431,7 @@ def test_push_uploads_the_export_and_never_shows_the_token(runs, fake_hub, tmp_p
     assert main(args) == 0
     streams = capsys.readouterr()
     [api] = fake_hub.instances
-    assert api.token == TOKEN and api.repos == [("someone/pawsx-madx", "model", False, True)]
+    assert api.token == TOKEN and api.repos == [("someone/pawsx-madx", "model", None, True)]
     setup = out / "setup/pushed"
     expected = {p.relative_to(setup).as_posix() for p in setup.rglob("*") if p.is_file()}
     for folder in out.glob("[ltf]*/pushed/*"):  # lang, task, fusion folders go under <kind>/<adapter>/
