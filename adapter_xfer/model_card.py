@@ -81,10 +81,11 @@ def data_sources(results: dict, kind: str, trained: str, stage: dict | None) -> 
     from adapter_xfer.tasks import RAW_TEXT, get_task, training_task
 
     data_dir = results["config"].get("data_dir")
-    chain = [s["task"] for s in results.get("stages", []) if s.get("kind") == "intermediate"]
+    stages = [s for s in results.get("stages", []) if s.get("kind") == "intermediate"]
     if trained == "intermediate" and stage is not None:
-        chain = chain[: chain.index(stage["task"]) + 1]
-    elif kind != "lang":
+        stages = stages[: [s["key"] for s in stages].index(stage["key"]) + 1]
+    chain = [name for s in stages for name in s.get("tasks", [s["task"]])]  # a joint stage trains several
+    if trained != "intermediate" and kind != "lang":
         chain.append(training_task(get_task(results["task"])).name)
     records = []
     for name in dict.fromkeys(chain):
