@@ -55,7 +55,7 @@ def _model_with_run_adapters(run: Path, checkpoint: str, artifacts: bool = True)
     identity = base_identity(model, results["model"])
     for stage in (s for s in results["stages"] if s["kind"] == "lang"):
         load_adapter_into(model, Path(stage["path"]), stage["name"], identity)
-    names = load_stacked(model, run / "artifacts", identity) if artifacts else []
+    names = load_stacked(model, run / "artifacts", identity) if artifacts else ()
     return model, identity, names
 
 
@@ -222,7 +222,7 @@ def test_stacked_chain_exports_every_adapter_with_a_head(runs, demo_data, tiny_c
     assert (out / "task/stack/task_mnli/head_config.json").is_file()
     inputs = _inputs(tiny_tokenizer)
     model, _, names = _model_with_run_adapters(root / "stack", tiny_checkpoint)
-    assert names == ["task_mnli", "task_pawsx"]
+    assert names == ("task_mnli", "task_pawsx")
     want = _reference_logits(model, Stack("lang_de", *names), "task_pawsx", inputs)
     plain = AutoAdapterModel.from_pretrained(tiny_checkpoint).eval()
     setup, head = plain.load_adapter_setup(str(out / "setup/stack"), set_active=True, use_safetensors=True)
