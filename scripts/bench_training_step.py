@@ -1,4 +1,5 @@
-"""Benchmark: one training step of a stacked task adapter vs full fine-tuning, through the real `fit()`.
+"""Benchmark: one training step of a stacked task adapter, AdapterFusion over three adapters and full
+fine-tuning, through the real `fit()`.
 
 Interleaved A/B rounds in one process (these machines are noisy): each round times a few steps of
 every setting; the table reports the median step time and the ratio to full fine-tuning in fp32.
@@ -16,12 +17,13 @@ import torch
 
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.formats import get_format
+from adapter_xfer.fusion import add_fusion, with_regularization
 from adapter_xfer.lang_adapters import add_language_adapter
-from adapter_xfer.methods import METHODS
+from adapter_xfer.methods import METHODS, add_task_adapter
 from adapter_xfer.modeling import load_model, load_tokenizer, resolve_checkpoint
 from adapter_xfer.tasks import TASKS
 from adapter_xfer.tiny import ASSETS
-from adapter_xfer.train import fit
+from adapter_xfer.train import default_loss, fit
 
 
 def build(checkpoint: str, method: str):
@@ -29,14 +31,22 @@ def build(checkpoint: str, method: str):
     model = load_model(checkpoint)
     add_language_adapter(model, "lang_en", LangAdapterConfig())
     get_format("pair_classification").add_head(model, "task_pawsx", TASKS["pawsx"])
-    METHODS[method].prepare(model, "task_pawsx", "task_pawsx", "lang_en", AdapterConfig())
+    if METHODS[method].fuses:  # Stack(lang_en, Fuse(three intermediate adapters)); fusion + head train
+        fused = ("task_mnli", "task_squad", "task_hellaswag")
+        for name in fused:
+            add_task_adapter(model, name, AdapterConfig())
+        add_fusion(model, fused, "dynamic")
+        METHODS[method].prepare(model, None, "task_pawsx", "lang_en", AdapterConfig(), below=(fused,))
+    else:
+        METHODS[method].prepare(model, "task_pawsx", "task_pawsx", "lang_en", AdapterConfig())
     return model
 
 
-def time_steps(model, features, collate, steps: int, batch_size: int, bf16: bool) -> float:
+def time_steps(model, features, collate, steps: int, batch_size: int, bf16: bool, fused: bool) -> float:
     schedule = TrainConfig(max_steps=steps, batch_size=batch_size, learning_rate=1e-5, bf16=bf16, warmup_ratio=0)
+    loss = with_regularization(default_loss) if fused else default_loss  # as the fusion stage trains
     started = time.perf_counter()
-    fit(model, features, collate, schedule, seed=0, desc="bench")
+    fit(model, features, collate, schedule, seed=0, desc="bench", loss_fn=loss)
     return (time.perf_counter() - started) / steps
 
 
@@ -62,13 +72,13 @@ def main() -> None:
     def collate(batch):
         return fmt.collate(batch, tokenizer)
 
-    settings = [(m, bf16) for m in ("full_ft", "adapter") for bf16 in (False, True)]
+    settings = [(m, bf16) for m in ("full_ft", "adapter", "fusion") for bf16 in (False, True)]
     models = {s: build(checkpoint, s[0]) for s in settings}
     times: dict[tuple[str, bool], list[float]] = {s: [] for s in settings}
     for _ in range(args.rounds):
         for setting in settings:
             times[setting].append(time_steps(models[setting], features, collate, args.steps, args.batch_size,
-                                             setting[1]))  # fmt: skip
+                                             setting[1], METHODS[setting[0]].fuses))  # fmt: skip
     base = statistics.median(times[("full_ft", False)])
     threads = torch.get_num_threads()
     print(f"model {args.model}, batch {args.batch_size}, length <= {args.max_length}, threads {threads}")
