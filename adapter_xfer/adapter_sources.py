@@ -129,9 +129,9 @@ def _add_run(catalogue: Catalogue, run: Path) -> None:
         layers = setup["adapters"]
         strings = [x for x in layers if isinstance(x, str)]
         head = setup.get("head") or (strings[-1] if strings else None)
-        for layer in layers:
-            name = layer if isinstance(layer, str) else ",".join(layer)
-            catalogue.add(_entry(artifacts / name, str(run), name))
+        for layer in layers:  # a list is a Fuse: its adapters and the fusion layer, each in its own folder
+            for name in [layer] if isinstance(layer, str) else [*layer, ",".join(layer)]:
+                catalogue.add(_entry(artifacts / name, str(run), name))
         if head and (artifacts / "heads" / head).is_dir():
             catalogue.add(_entry(artifacts / "heads" / head, str(run), head))
         if head:

@@ -58,11 +58,11 @@ def load_backbone(model: str, adapters: list[str] | tuple[str, ...] | Catalogue 
 
 
 def head_of(spec: SetupSpec, backbone: Backbone) -> str:
-    """The setup's head: named, the top adapter's, or a run's recorded head for a fusion on top."""
+    """The setup's head: named, the top adapter's, or the head a run recorded for the same layers."""
     if spec.head is not None:
         return spec.head
-    fused = [name for layer in spec.layers if isinstance(layer, tuple) for name in layer]
-    candidates = [h for h in backbone.catalogue.setups if h in fused]
+    recorded = backbone.catalogue.setups.items()
+    candidates = [head for head, setup in recorded if parse_setup(setup).layers == spec.layers]
     if len(candidates) == 1:
         return candidates[0]
     raise UserError(f"setup {spec.describe()}: no adapter on top to take the head from; add head: task_<x>")
@@ -210,3 +210,38 @@ def load_pipeline(model: str, setup: str | Path | dict, adapters: list[str] | tu
     if not spec.uses_lang or spec.default_lang:
         pipe.composition()  # load now: a wrong adapter or base model fails here, not on first use
     return pipe
+
+
+def read_inputs(path: str) -> list[dict]:
+    """Records from a JSONL file, or from stdin for `-`."""
+    import json
+    import sys
+
+    from adapter_xfer.io_utils import read_jsonl
+
+    if path != "-":
+        if not Path(path).is_file():
+            raise UserError(f"input file not found: {path}")
+        return read_jsonl(path)
+    rows = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"<stdin>:{number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def write_predictions(predictions: dict[Any, Any], path: str) -> None:
+    """Predictions in the contracts' JSONL format, to a file (atomically) or stdout for `-`."""
+    import json
+    import sys
+
+    from adapter_xfer.io_utils import atomic_write_jsonl
+
+    rows = [{"id": key, "prediction": value} for key, value in predictions.items()]
+    if path == "-":
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    else:
+        atomic_write_jsonl(path, rows)
