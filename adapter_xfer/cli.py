@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", required=True)
     p.add_argument("--split", default="")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--predictions", required=True)
+    p.add_argument("--predictions", required=True, help="predictions JSONL, or - for stdin")
     p.add_argument("--max-examples", type=int, default=0, help="score the first N gold examples only")
     p.set_defaults(func=_score)
 

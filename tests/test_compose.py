@@ -5,6 +5,7 @@ Adapters are perturbed before saving (see `compose_helpers`), so a swapped or ig
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -49,7 +50,7 @@ def panx(tiny_checkpoint, tmp_path_factory):
     return root, build_exports(tiny_checkpoint, root, "panx")
 
 
-def test_predict_then_score_reproduces_the_run(run_dir, demo_data, tmp_path, capsys):
+def test_predict_then_score_reproduces_the_run(run_dir, demo_data, tmp_path, capsys, monkeypatch):
     records = load_split(get_task("pawsx"), "de", "test", demo_data, 24)
     atomic_write_jsonl(tmp_path / "in.jsonl", [{"text_a": r["text_a"], "text_b": r["text_b"]} for r in records])
     out = tmp_path / "pred.jsonl"
@@ -57,8 +58,9 @@ def test_predict_then_score_reproduces_the_run(run_dir, demo_data, tmp_path, cap
                  "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--batch-size", "5"]) == 0  # fmt: skip
     assert read_jsonl(out) == read_jsonl(run_dir / "predictions" / "pawsx.de.test.jsonl")
     capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(out.read_text()))  # predict | score
     assert main(["score", "pawsx", "--lang", "de", "--split", "test", "--data-dir", str(demo_data),
-                 "--predictions", str(out), "--max-examples", "24"]) == 0  # fmt: skip
+                 "--predictions", "-", "--max-examples", "24"]) == 0  # fmt: skip
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scored["accuracy"] == read_results(run_dir)["per_language"]["de"]["accuracy"]
 
