@@ -146,20 +146,24 @@ def _add_run(catalogue: Catalogue, run: Path) -> None:
 
 
 def _add_source(catalogue: Catalogue, source: str, name: str | None = None) -> None:
+    """Add what `source` offers; with `name`, a single adapter as `name`, or the one so named in a
+    source of many (a run folder, a folder of exports)."""
     folder = Path(source).expanduser()
-    if folder.is_dir():
+    if folder.is_dir() and not _is_loadable(folder):
+        many = Catalogue()
         if (folder / "results.json").is_file():
-            if name is not None:
-                raise UserError(f"{source} is a run folder (many adapters); NAME=SOURCE needs a single adapter")
-            _add_run(catalogue, folder)
-        elif _is_loadable(folder):
-            catalogue.add(_entry(folder, source, name))
+            _add_run(many, folder)
         else:
-            found = sorted(p for p in folder.rglob("*") if p.is_dir() and _is_loadable(p))
-            if not found or name is not None:
-                raise UserError(f"{source}: no adapter here (no {ADAPTER_CONFIG}, results.json or adapter folders)")
-            for sub in found:
-                catalogue.add(_entry(sub, str(sub)))
+            for sub in sorted(p for p in folder.rglob("*") if p.is_dir() and _is_loadable(p)):
+                many.add(_entry(sub, str(sub)))
+        if not many.entries:
+            raise UserError(f"{source}: no adapter here (no {ADAPTER_CONFIG}, results.json or adapter folders)")
+        for entry in [many.get(name)] if name is not None else many.entries.values():
+            catalogue.add(entry)
+        catalogue.setups.update(many.setups if name is None else {})
+        catalogue.max_length = catalogue.max_length or many.max_length
+    elif folder.is_dir():
+        catalogue.add(_entry(folder, source, name))
     elif source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise UserError(f"adapter source not found: {source} (a run folder, an export folder or a Hub id)")
     else:

@@ -105,12 +105,12 @@ class Pipeline:
         """Activate the setup for `lang` (a no-op when it is already active, so merged LoRA stays merged)."""
         from adapter_xfer.methods import activate
 
-        setup = self.composition(lang)
-        if str(setup) == self._active:
+        setup, model = self.composition(lang), self.backbone.model
+        if str(setup) == self._active == str(model.active_adapters) and model.active_head == self.head:
             return
-        activate(self.backbone.model, setup, self.head)  # also un-merges any merged LoRA (see the notes)
+        activate(model, setup, self.head)  # also un-merges any merged LoRA (see the notes)
         if self.merge_lora:
-            merge_lora(self.backbone.model, setup.flatten())
+            merge_lora(model, setup.flatten())
         self._active = str(setup)
 
     def predict(self, records: list[dict], lang: str | None = None) -> dict[Any, Any]:

@@ -65,6 +65,22 @@ def test_predict_then_score_reproduces_the_run(run_dir, demo_data, tmp_path, cap
     assert scored["accuracy"] == read_results(run_dir)["per_language"]["de"]["accuracy"]
 
 
+def test_pretrained_language_adapter_from_a_run_folder(run_dir, tiny_checkpoint):
+    """`lang_adapters.pretrained` resolves like every source: a run folder offers its language adapters."""
+    from safetensors.torch import load_file
+
+    from adapter_xfer.stages import load_pretrained_lang_adapter
+
+    model = load_model(tiny_checkpoint)
+    load_pretrained_lang_adapter(model, str(run_dir), "lang_de", base_identity(model, "tiny"))
+    stage = next(s for s in read_results(run_dir)["stages"] if s["kind"] == "lang" and s["language"] == "de")
+    saved = load_file(f"{stage['path']}/lang_de/adapter.safetensors")
+    state = model.state_dict()
+    assert saved and all(state[k].equal(v) for k, v in saved.items())
+    with pytest.raises(UserError, match="unknown adapter 'lang_sw'"):
+        load_pretrained_lang_adapter(model, str(run_dir), "lang_sw", base_identity(model, "tiny"))
+
+
 def _reference(checkpoint, folders, lang, task, records):
     """Predictions from adapters loaded by hand (the path `predict` must agree with)."""
     model = load_model(checkpoint)
