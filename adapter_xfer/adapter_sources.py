@@ -26,6 +26,7 @@ from adapter_xfer.stages import META_FILE, SETUP_FILE
 ADAPTER_CONFIG = "adapter_config.json"
 FUSION_CONFIG = "adapter_fusion_config.json"
 HEAD_CONFIG = "head_config.json"
+SETUP_BUNDLE = "adapter_setup.json"  # written by `save_adapter_setup`
 # AdapterHub's Wikipedia language adapters: `<model>-<lang>-wiki_pfeiffer` (and similar suffixes).
 _HUB_LANG = re.compile(r"-(?P<lang>[a-z]{2,3})-wiki_[a-z_]+$")
 
@@ -104,6 +105,14 @@ def _is_loadable(folder: Path) -> bool:
     return any((folder / f).is_file() for f in (ADAPTER_CONFIG, FUSION_CONFIG, HEAD_CONFIG))
 
 
+def _adapter_folders(root: Path) -> list[Path]:
+    """Adapter folders below `root`, leaving out `save_adapter_setup` bundles inside it: an export
+    holds each of their adapters on its own as well, and one name must mean one folder."""
+    bundles = [p.parent for p in root.rglob(SETUP_BUNDLE) if p.parent != root]
+    return sorted(p for p in root.rglob("*")
+                  if p.is_dir() and _is_loadable(p) and not any(b in p.parents for b in bundles))  # fmt: skip
+
+
 def hub_snapshot(repo_id: str) -> Path:
     """The local folder of a Hub repository, through the Hub cache (offline: the cache only)."""
     from huggingface_hub import snapshot_download
@@ -154,7 +163,7 @@ def _add_source(catalogue: Catalogue, source: str, name: str | None = None) -> N
         if (folder / "results.json").is_file():
             _add_run(many, folder)
         else:
-            for sub in sorted(p for p in folder.rglob("*") if p.is_dir() and _is_loadable(p)):
+            for sub in _adapter_folders(folder):
                 many.add(_entry(sub, str(sub)))
         if not many.entries:
             raise UserError(f"{source}: no adapter here (no {ADAPTER_CONFIG}, results.json or adapter folders)")

@@ -239,3 +239,18 @@ def test_fusion_run_folder(tiny_checkpoint, tmp_path):
     model.active_head = "task_pawsx"
     expected = predict(model, get_format("pair_classification"), records, pipe.backbone.tokenizer, task, 64, 8)
     assert pipe.task.name == "pawsx" and pipe.predict(records, "de") == expected
+
+
+def test_an_export_tree_offers_each_adapter_once(panx, tmp_path):
+    """`hub_exports/` holds adapters on their own and again inside `save_adapter_setup` bundles."""
+    root, folders = panx
+    tree = tmp_path / "hub_exports"
+    shutil.copytree(root, tree)
+    bundle = tree / "setup" / "run1"
+    shutil.copytree(folders["task_panx"], bundle / "task_panx")
+    (bundle / "adapter_setup.json").write_text("{}")
+    catalogue = resolve_sources([str(tree)])
+    assert sorted(catalogue.entries) == ["lang_de", "lang_zh", "task_panx"]
+    assert catalogue.get("task_panx").path == tree / "task" / "task_panx"
+    assert resolve_sources([str(bundle)]).get("task_panx").path == bundle / "task_panx"
+    assert resolve_sources([f"lang_de={tree}"]).entries.keys() == {"lang_de"}  # NAME picks from many
