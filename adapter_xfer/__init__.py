@@ -26,6 +26,8 @@ _API = {
     "evaluate": ("adapter_xfer.run", "eval_run"),
     "score": ("adapter_xfer.scoring", "score_file"),
     "report": ("adapter_xfer.results", "report"),
+    "export": ("adapter_xfer.export", "export_run"),
+    "push": ("adapter_xfer.hub", "push_export"),
     "prepare_model": ("adapter_xfer.modeling", "resolve_checkpoint"),
     "load_pipeline": ("adapter_xfer.pipeline", "load_pipeline"),
     "UserError": ("adapter_xfer.errors", "UserError"),

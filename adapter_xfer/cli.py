@@ -126,6 +126,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from adapter_xfer.export import export_run
+
+    if (args.yes or args.private) and not args.push:
+        raise UserError("--yes and --private apply to --push REPO_ID only")
+    folders = export_run(args.run_dir, args.name, args.out)
+    for folder in folders:
+        print(folder)
+    if args.push:
+        from adapter_xfer.hub import push_export
+
+        push_export(args.push, folders, yes=args.yes, private=args.private)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every verb."""
     common = argparse.ArgumentParser(add_help=False)
@@ -144,8 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["tasks", "methods", "models", "formats"])
     p.set_defaults(func=_ls)
 
-    for name, func, text in (("validate", _validate, "check a config; loads no model"),
-                             ("train", _train, "train every stage of a config, then evaluate zero-shot")):
+    for name, func, text in (
+        ("validate", _validate, "check a config; loads no model"),
+        ("train", _train, "train every stage of a config, then evaluate zero-shot"),
+    ):
         p = verbs.add_parser(name, help=text)
         p.add_argument("config")
         p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=10")
@@ -199,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-ms", type=float, default=5.0, help="how long requests are collected into one batch")
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (else 413)")
     p.set_defaults(func=_serve)
+
+    p = verbs.add_parser("export", help="export a run's adapters, fusions and setup to hub_exports/ (and push)")
+    p.add_argument("run_dir")
+    p.add_argument("--name", default=None, help="export name (default: the run folder's name)")
+    p.add_argument("--out", default="hub_exports", help="export root (default: hub_exports)")
+    p.add_argument("--push", metavar="REPO_ID", default=None, help="upload the export to this Hub model repository")
+    p.add_argument("--yes", action="store_true", help="really upload (without it --push only lists the files)")
+    p.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    p.set_defaults(func=_export)
 
     p = verbs.add_parser("demo", help="the offline demo: language adapters, a chain, adapter vs full_ft")
     p.add_argument("--out", default="runs/demo")

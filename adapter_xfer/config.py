@@ -85,6 +85,25 @@ class LangAdapterConfig:
 
 
 @dataclass(frozen=True)
+class FusionConfig:
+    """AdapterFusion (method `fusion`) over the intermediate tasks' adapters."""
+
+    config: str = "dynamic"  # adapters' fusion config: dynamic (value matrix, regularised) | static
+    target_adapter: bool = False  # also train a new target task adapter above the fusion layer
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    """What intermediate training mixes: the intermediate tasks jointly, and/or masked LM."""
+
+    joint: bool = False  # train every intermediate task at once: one shared adapter (or encoder), a head per task
+    sampling: str = "proportional"  # proportional | uniform | temperature (over the tasks)
+    temperature: float = 2.0  # temperature sampling: p(task) proportional to size ** (1 / temperature)
+    mlm_rate: float = 0.0  # share of intermediate-training steps that are masked LM on raw text
+    mlm_languages: tuple[str, ...] = ()  # raw-text languages for those steps; empty: English and every eval language
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One run: a target task, a method, an optional chain of English intermediate tasks."""
 
@@ -102,6 +121,8 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     lang_adapters: LangAdapterConfig = field(default_factory=LangAdapterConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    mixture: MixtureConfig = field(default_factory=MixtureConfig)
 
 
 def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
@@ -248,6 +269,10 @@ def check_ranges(config: ExperimentConfig) -> None:
         "lang_adapters.mlm_probability": 0 < config.lang_adapters.mlm_probability < 1,
         "adapter.reduction_factor": config.adapter.reduction_factor >= 1,
         "adapter.chain": config.adapter.chain in ("continue", "stack"),
+        "fusion.config": config.fusion.config in ("dynamic", "static"),
+        "mixture.sampling": config.mixture.sampling in ("proportional", "uniform", "temperature"),
+        "mixture.temperature": config.mixture.temperature > 0,
+        "mixture.mlm_rate": 0 <= config.mixture.mlm_rate < 1,
         "threads": config.threads >= 0,
     }
     for key, ok in checks.items():

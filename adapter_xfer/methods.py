@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapters.composition import Stack
+from adapters.composition import Fuse, Stack
 
 from adapter_xfer.errors import UserError
 from adapter_xfer.modeling import is_adapter_param
@@ -30,7 +30,9 @@ class Method:
         uses_lang_adapters: whether language adapters are trained/loaded and swapped at evaluation.
         trains_base: whether base weights change (full fine-tuning).
         prepare: `(model, task_adapter, head, lang_adapter, adapter_config, below=()) -> None`; `below`
-            names frozen task adapters stacked under the trained one (stacked chains).
+            lists what sits under the trained adapter, bottom to top: frozen task adapters (stacked
+            chains) or, as tuples of adapter names, fusion layers (trained by `fusion`).
+            `task_adapter` is None when nothing but a fusion layer is trained.
         setup_for: `(lang_adapter | None, task_adapter | None, below=()) -> composition or None`.
     """
 
@@ -41,6 +43,7 @@ class Method:
     prepare: Callable[..., None]
     setup_for: Callable[..., object]
     uses_peft: bool = False  # a plain transformers model wrapped by peft, not an `adapters` model
+    fuses: bool = False  # the intermediate stages are trained apart and fused under the target
 
 
 def adapter_name(kind: str, key: str) -> str:
@@ -86,6 +89,20 @@ def _prepare_adapter(model, task_adapter: str, head: str, lang_adapter: str | No
     set_trainable(model, {task_adapter, head})
 
 
+def _prepare_fusion(model, task_adapter: str | None, head: str, lang_adapter: str | None, adapter_config,
+                    below: tuple = ()) -> None:  # fmt: skip
+    from adapter_xfer.fusion import fusion_name
+
+    fusions = [entry for entry in below if isinstance(entry, tuple)]
+    if lang_adapter is None or not fusions:
+        raise UserError("method 'fusion' needs an English language adapter and a fusion layer to train")
+    model.train_adapter_fusion(Fuse(*fusions[-1]))  # freezes the base and the fused adapters
+    if task_adapter is not None:  # an optional new target adapter above the fusion
+        add_task_adapter(model, task_adapter, adapter_config)
+    activate(model, _adapter_setup(lang_adapter, task_adapter, below), head)
+    set_trainable(model, {*(fusion_name(f) for f in fusions), head} | ({task_adapter} if task_adapter else set()))
+
+
 def _prepare_full_ft(model, task_adapter: str, head: str, lang_adapter: str | None, adapter_config,
                      below: tuple[str, ...] = ()) -> None:  # fmt: skip
     model.set_active_adapters(None)
@@ -103,8 +120,10 @@ def _prepare_peft(*args, **kwargs) -> None:
     prepare(*args, **kwargs)
 
 
-def _adapter_setup(lang_adapter: str | None, task_adapter: str | None, below: tuple[str, ...] = ()):
-    names = [n for n in (lang_adapter, *below, task_adapter) if n]
+def _adapter_setup(lang_adapter: str | None, task_adapter: str | None, below: tuple = ()):
+    from adapter_xfer.fusion import to_block
+
+    names = [to_block(n) for n in (lang_adapter, *below, task_adapter) if n]
     return Stack(*names) if names else None
 
 
@@ -122,6 +141,15 @@ METHODS: dict[str, Method] = {
             trains_base=False,
             prepare=_prepare_adapter,
             setup_for=_adapter_setup,
+        ),
+        Method(
+            "fusion",
+            "AdapterFusion over the intermediate task adapters under Stack(lang, Fuse(...)); fusion and head train",
+            uses_lang_adapters=True,
+            trains_base=False,
+            prepare=_prepare_fusion,
+            setup_for=_adapter_setup,
+            fuses=True,
         ),
         Method(
             "full_ft",
@@ -150,6 +178,14 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise UserError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})") from None
+
+
+def split_top(names: tuple) -> tuple[str | None, tuple]:
+    """A stage's adapter list (bottom to top) as (the top task adapter or None, what sits below it);
+    a fusion layer on top (a tuple) has no adapter above it."""
+    if names and isinstance(names[-1], str):
+        return names[-1], tuple(names[:-1])
+    return None, tuple(names)
 
 
 def activate(model, setup, head: str | None) -> None:

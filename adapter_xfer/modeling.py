@@ -84,6 +84,8 @@ def is_named_model(name: str) -> bool:
 
     base = name.removeprefix(RANDOM_PREFIX)
     return base == TINY_NAME or is_offline_model(base)
+
+
 RANDOM_INIT_SEED = 4321
 
 

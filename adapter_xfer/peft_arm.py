@@ -38,8 +38,11 @@ def _head_modules(model) -> list[str]:
 
     base = model.base_model_prefix
     # Only modules with weights; containers some libraries attach (ModuleDicts) cannot be copied by peft.
-    return [name for name, child in model.named_children()
-            if name != base and not isinstance(child, nn.ModuleDict) and any(True for _ in child.parameters())]
+    return [
+        name
+        for name, child in model.named_children()
+        if name != base and not isinstance(child, nn.ModuleDict) and any(True for _ in child.parameters())
+    ]
 
 
 def build_peft_model(checkpoint: str, task: Task, settings: AdapterConfig, peft_dir: Path | None = None):

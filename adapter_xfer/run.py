@@ -20,7 +20,7 @@ from adapter_xfer.data import default_eval_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_dir, stable_hash
-from adapter_xfer.methods import Method, get_method
+from adapter_xfer.methods import Method, adapter_name, get_method
 from adapter_xfer.modeling import base_identity, load_model, load_tokenizer, resolve_checkpoint
 from adapter_xfer.peft_arm import NOTE as PEFT_NOTE
 from adapter_xfer.results import RESULTS_FILE, averages, git_commit, read_results, versions, write_results
@@ -67,6 +67,9 @@ def validate(config: ExperimentConfig) -> list[str]:
         if lang not in task.languages:
             raise UserError(f"eval.languages: task '{task.name}' has no language '{lang}' "
                             f"(languages: {' '.join(task.languages)})")  # fmt: skip
+    if method.fuses:
+        _validate_fusion(config, chain, trainable)
+    _validate_mixture(config, task, chain)
     if method.uses_peft and (chain or not trainable):
         raise UserError("method 'peft_lora' trains a target task without intermediate stages (a comparison arm)")
     if config.translate_train and config.adapter.train_languages:
@@ -106,11 +109,42 @@ def validate(config: ExperimentConfig) -> list[str]:
                         f"(known: {', '.join(sorted(TASK_ADAPTERS))})")  # fmt: skip
     resolve_model_name_only(config.model)
     stages = [f"lang adapter: {lang}" for lang in _adapter_languages(config, task, method)]
-    stages += [f"intermediate: {t.name} ({method.name})" for t in chain]
+    mlm = f", masked LM on {'/'.join(_mlm_languages(config, task))}" if config.mixture.mlm_rate > 0 else ""
+    stages += [f"intermediate: {' + '.join(step)} ({_stage_method(method).name}{mlm})"
+               for step in _intermediate_steps(config, task)]  # fmt: skip
     if trainable:
-        stages.append(f"target: {task.name} trained on {train_data.name} ({method.name})")
+        fused = f" over a fusion of {', '.join(t.name for t in chain)}" if method.fuses else ""
+        stages.append(f"target: {task.name} trained on {train_data.name} ({method.name}{fused})")
     stages.append("zero-shot evaluation")
     return stages
+
+
+def _validate_fusion(config: ExperimentConfig, chain: list[Task], trainable: bool) -> None:
+    if len(chain) < 2:
+        raise UserError("method 'fusion' fuses the adapters of at least two intermediate tasks "
+                        f"(intermediate: {list(config.intermediate)})")  # fmt: skip
+    if len({t.name for t in chain}) < len(chain):
+        raise UserError(f"intermediate: method 'fusion' needs distinct tasks, got {[t.name for t in chain]}")
+    if config.adapter.config not in ("seq_bn", "double_seq_bn", "pfeiffer", "houlsby"):
+        raise UserError(f"adapter.config: AdapterFusion fuses bottleneck adapters only (seq_bn, double_seq_bn), "
+                        f"not '{config.adapter.config}'")  # fmt: skip
+    if not trainable:
+        raise UserError(f"method 'fusion' learns the fusion on the target task; '{config.task}' is evaluated only")
+
+
+def _validate_mixture(config: ExperimentConfig, task: Task, chain: list[Task]) -> None:
+    mixture = config.mixture
+    if mixture.joint and len(chain) < 2:
+        raise UserError(f"mixture.joint trains at least two intermediate tasks together "
+                        f"(intermediate: {list(config.intermediate)})")  # fmt: skip
+    if mixture.joint and get_method(config.method).fuses:
+        raise UserError("mixture.joint and method 'fusion' are alternatives (fusion needs one adapter per task)")
+    if mixture.mlm_rate > 0 and not chain:
+        raise UserError("mixture.mlm_rate mixes masked LM into intermediate training; there is no intermediate task")
+    if mixture.mlm_rate > 0 and config.data_dir is not None:
+        for lang in _mlm_languages(config, task):
+            if not (path := raw_text_path(lang, config.data_dir)).is_file():
+                raise UserError(f"mixture.mlm_languages: no raw text for '{lang}' ({path})")
 
 
 def resolve_model_name_only(name: str) -> None:
@@ -127,8 +161,12 @@ def resolve_model_name_only(name: str) -> None:
 def _adapter_languages(config: ExperimentConfig, task: Task, method: Method) -> list[str]:
     if not method.uses_lang_adapters:
         return []
-    needed = {"en", *(config.eval.languages or task.languages), *config.adapter.train_languages,
-              *config.translate_train}
+    needed = {
+        "en",
+        *(config.eval.languages or task.languages),
+        *config.adapter.train_languages,
+        *config.translate_train,
+    }
     return sorted(needed, key=lambda x: (x != "en", x))
 
 
@@ -157,6 +195,33 @@ def run_fingerprint(config: ExperimentConfig) -> str:
     return stable_hash(settings)
 
 
+def _stage_method(method: Method) -> Method:
+    """How intermediate stages train: fusion fuses adapters that were trained as plain task adapters
+    (so fusion runs and adapter runs share those cached stages)."""
+    return get_method("adapter") if method.fuses else method
+
+
+def _intermediate_steps(config: ExperimentConfig, task: Task) -> list[tuple[str, ...]]:
+    """The intermediate stages in order: one per task, or all of them in one joint stage."""
+    chain = chain_of(config, task)
+    return [tuple(chain)] if config.mixture.joint and chain else [(name,) for name in chain]
+
+
+def _mlm_languages(config: ExperimentConfig, task: Task) -> tuple[str, ...]:
+    """Raw-text languages of continued MLM: the configured ones, else English and every eval language."""
+    if config.mixture.mlm_rate == 0:
+        return ()
+    return config.mixture.mlm_languages or tuple(dict.fromkeys(["en", *(config.eval.languages or task.languages)]))
+
+
+def _mixture_plan(config: ExperimentConfig, task: Task, method: Method):
+    from adapter_xfer.mixtures import MixturePlan
+
+    mixture = config.mixture
+    return MixturePlan(mixture.sampling, mixture.temperature, mixture.mlm_rate, _mlm_languages(config, task),
+                       config.lang_adapters.mlm_probability)  # fmt: skip
+
+
 def chain_of(config: ExperimentConfig, task: Task) -> list[str]:
     """English tasks trained before the target: the config's chain, then the task's own recipe."""
     return [*config.intermediate, *[t for t in task.recipe if t not in config.intermediate]]
@@ -177,15 +242,19 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
         lang_folders = _lang_folders(ctx, config, _adapter_languages(config, task, method))
         if method.uses_lang_adapters and lang_folders.get("en") is None and "en" not in pretrained:
             raise UserError("no English raw text for the English language adapter (raw_text/en.txt)")
-        for name in chain_of(config, task):
-            chain.append(ensure_intermediate(ctx, method, get_task(name), config.train, config.adapter,
-                                             lang_folders, pretrained, chain[-1] if chain else None))  # fmt: skip
-        previous = chain[-1] if chain else None
+        plan = _mixture_plan(config, task, method)
+        for step in _intermediate_steps(config, task):  # fusion: each stage apart; else each continues the last
+            after = chain[-1] if chain and not method.fuses else None
+            tasks = tuple(get_task(n) for n in step)
+            chain.append(ensure_intermediate(ctx, _stage_method(method), tasks, config.train, config.adapter,
+                                             lang_folders, pretrained, after, plan))  # fmt: skip
+        previous = chain[-1] if chain and not method.fuses else None
         if get_format(task.format).trainable:
             model, names, fit_result = train_task(ctx, method, task, training_task(task), config.train,
                                                  config.adapter, lang_folders, pretrained, previous,
                                                  run_dir / "checkpoint", run_fingerprint(config),
-                                                 config.translate_train)  # fmt: skip
+                                                 config.translate_train, config.fusion,
+                                                 tuple(chain) if method.fuses else ())  # fmt: skip
         else:  # retrieval: evaluate whatever the chain produced (or the bare encoder + language adapters)
             model, names = build_eval_model(ctx, method, lang_folders, pretrained, previous)
             fit_result = None
@@ -197,7 +266,8 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
     if is_main_process():
         if fit_result is not None:
             with atomic_dir(run_dir / "artifacts") as tmp:  # a run folder never holds half an artifact
-                save_task_artifact(model, method, names, tmp, ctx.identity, task=task.name)
+                save_task_artifact(model, method, names, tmp, ctx.identity, adapter_name("task", task.name),
+                                   task=task.name)  # fmt: skip
         results = _evaluate(ctx, config, model, method, task, names, lang_folders, run_dir)
         results.update(
             trainable_params=fit_result.trainable_params if fit_result else 0,
@@ -211,7 +281,7 @@ def train_run(config: ExperimentConfig) -> RunOutcome:
     return RunOutcome(run_dir, True, f"wrote {run_dir / RESULTS_FILE}")
 
 
-def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, names: tuple[str, ...],
+def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, task: Task, names: tuple,
               lang_folders: dict[str, Path | None], run_dir: Path) -> dict:  # fmt: skip
     """Zero-shot evaluation in every language + the common fields of `results.json`."""
     from adapter_xfer.train import process_state
@@ -219,7 +289,7 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
     model.to(process_state().device)  # a freshly assembled eval model starts on the CPU
     split = config.eval.split  # empty: the default per language
     available = {lang for lang, f in lang_folders.items() if f is not None} | set(config.lang_adapters.pretrained)
-    per_language, notes = evaluate_languages(
+    per_language, notes, attention = evaluate_languages(
         model, method, task, names, list(config.eval.languages or task.languages), available, split,
         ctx.data_dir, ctx.tokenizer, config.train.max_seq_length, config.eval.batch_size,
         config.eval.max_examples, run_dir / "predictions",
@@ -235,7 +305,8 @@ def _evaluate(ctx: Context, config: ExperimentConfig, model, method: Method, tas
         "per_language": per_language, "average": average, "average_zero_shot": zero_shot,
         "notes": ([PEFT_NOTE] if method.uses_peft else []) + notes,
         "lang_adapters": _lang_adapter_sources(config, lang_folders),
-        "task_adapters": list(names),  # active above the language adapter, bottom to top
+        "task_adapters": [list(e) if isinstance(e, tuple) else e for e in names],  # above the language adapter
+        **({"fusion_attention": attention} if attention else {}),
     }  # fmt: skip
 
 
@@ -282,4 +353,3 @@ def eval_run(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
                    stages=source.get("stages", []), wall_time_s=round(time.perf_counter() - started, 2))  # fmt: skip
     write_results(out, results)
     return RunOutcome(out, True, f"wrote {out / RESULTS_FILE}")
-

@@ -18,13 +18,15 @@ from typing import Any
 
 import torch
 
-from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
+from adapter_xfer.config import AdapterConfig, FusionConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.data import load_raw_text, load_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
+from adapter_xfer.fusion import Entry, add_fusion, fusion_name, with_regularization
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
-from adapter_xfer.methods import Method, activate, adapter_name
+from adapter_xfer.methods import Method, activate, adapter_name, split_top
+from adapter_xfer.mixtures import MixturePlan
 from adapter_xfer.modeling import BaseIdentity, check_identity, load_model
 from adapter_xfer.regimes import language_sampling_loss, translate_train_loss
 from adapter_xfer.tasks import Task
@@ -146,33 +148,71 @@ def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseId
 
 
 SETUP_FILE = "setup.json"
+HEADS_DIR = "heads"  # a head with no adapter of its name (a fusion on top) is saved here
+
+
+def artifact_setup(folder: Path) -> tuple[tuple[Entry, ...], str | None]:
+    """What a saved stage holds: its adapter list (bottom to top; a fusion is a tuple of the fused
+    adapters) and its head's name."""
+    if (folder / SETUP_FILE).is_file():
+        setup = json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))
+        entries = tuple(tuple(e) if isinstance(e, list) else e for e in setup["adapters"])
+        top = entries[-1] if isinstance(entries[-1], str) else None
+        return entries, setup.get("head", top)
+    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_")))
+    return names, names[-1] if names else None
 
 
 def artifact_adapters(folder: Path) -> list[str]:
-    """The task adapters a saved stage holds, bottom to top (a stacked chain holds several)."""
-    if (folder / SETUP_FILE).is_file():
-        return json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))["adapters"]
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_"))
+    """The task adapters a saved stage holds, bottom to top (fused adapters included)."""
+    entries, _ = artifact_setup(folder)
+    return [n for e in entries for n in (e if isinstance(e, tuple) else (e,))]
 
 
-def load_stacked(model, folder: Path, identity: BaseIdentity) -> list[str]:
-    """Load every task adapter of a saved stage under its own name (for stacking); returns the names."""
-    names = artifact_adapters(folder)
-    for name in names:  # the top adapter's head comes along (a stacked successor deletes it)
-        load_adapter_into(model, folder, name, identity, with_head=name == names[-1])
-    return names
+def load_stacked(model, folder: Path, identity: BaseIdentity) -> tuple[Entry, ...]:
+    """Load every adapter, fusion layer and the head of a saved stage under their own names (for
+    stacking or evaluation); returns the adapter list, bottom to top."""
+    entries, head = artifact_setup(folder)
+    for entry in entries:  # the top adapter's head comes along (a stacked successor deletes it)
+        for name in entry if isinstance(entry, tuple) else (entry,):
+            load_adapter_into(model, folder, name, identity, with_head=name == head)
+        if isinstance(entry, tuple):
+            path = folder / fusion_name(entry)
+            check_identity(read_meta(path)["base_model"], identity, f"fusion {path}")
+            model.load_adapter_fusion(str(path), with_head=False, use_safetensors=True)
+    if head is not None and (folder / HEADS_DIR / head).is_dir():
+        check_identity(read_meta(folder / HEADS_DIR / head)["base_model"], identity, f"head {folder / HEADS_DIR}")
+        model.load_head(str(folder / HEADS_DIR / head), use_safetensors=True)
+    return entries
+
+
+def load_fused(model, folders: list[Path], identity: BaseIdentity, config: str) -> tuple[str, ...]:
+    """Load the top task adapter of each (independently trained) stage and add a fusion layer over
+    them; returns the fused adapters' names."""
+    fused = []
+    for folder in folders:
+        name = artifact_adapters(folder)[-1]
+        load_adapter_into(model, folder, name, identity)
+        fused.append(name)
+    add_fusion(model, tuple(fused), config)
+    return tuple(fused)
 
 
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
                      lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                      init_from: Path | None, chain: str = "continue",
-                     adapter_settings: AdapterConfig | None = None):  # fmt: skip
+                     adapter_settings: AdapterConfig | None = None,
+                     fusion: FusionConfig | None = None, fuse_from: tuple[Path, ...] = (),
+                     heads: dict[str, Task] | None = None, keep_mlm_head: bool = False):  # fmt: skip
     """A model ready for a task stage: base (or a fine-tuned predecessor), language adapters, head.
 
-    Returns the model and its task adapters, bottom to top; the last is the one to train, and its
-    head has the same name (so that `adapters` activates the head with the adapter). With
+    Returns the model and its adapter list, bottom to top; the last is the one to train, and the head
+    is named `task_<task_name>` like it (so that `adapters` activates the head with the adapter). With
     `chain="continue"` the new adapter starts from the predecessor's; with `chain="stack"` the
-    predecessor's adapters stay, frozen, below a fresh one.
+    predecessor's adapters stay, frozen, below a fresh one. With `fuse_from` (method `fusion`) the
+    stages' adapters are fused (the list ends with the fusion, or with a new adapter above it).
+    `heads` (name -> task) replaces the one head (multi-task mixtures); `keep_mlm_head` keeps the
+    checkpoint's MLM head (continued MLM).
     """
     from transformers import set_seed
 
@@ -186,21 +226,28 @@ def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Ta
     if method.trains_base and init_from is not None:
         model = _load_fine_tuned(ctx, init_from)
     else:
-        model = load_model(ctx.checkpoint)
+        model = load_model(ctx.checkpoint, keep_mlm_head=keep_mlm_head)
     if method.uses_lang_adapters:
         _load_lang_adapters(model, ctx, lang_folders, pretrained)
-    below: list[str] = []
-    if method.uses_lang_adapters and not method.trains_base and init_from is not None:
+    below: list[Entry] = []
+    if fuse_from:
+        fusion = fusion or FusionConfig()
+        below = [load_fused(model, list(fuse_from), ctx.identity, fusion.config)]
+    elif method.uses_lang_adapters and not method.trains_base and init_from is not None:
         if chain == "stack":
             below = load_stacked(model, init_from, ctx.identity)
         else:  # continue: the new task adapter starts from the intermediate one (its head stays behind)
             source = init_from / artifact_adapters(init_from)[-1]
             check_identity(read_meta(source)["base_model"], ctx.identity, f"adapter {source}")
             model.load_adapter(str(source), load_as=task_adapter, with_head=False, use_safetensors=True)
-    for head in [h for h in model.heads if h != task_adapter]:
+    heads = heads or {task_adapter: head_task}
+    for head in [h for h in model.heads if h not in heads and not (keep_mlm_head and h == "default")]:
         model.delete_head(head)  # predecessors' heads have served their purpose
-    if task_adapter not in model.heads:
-        get_format(head_task.format).add_head(model, task_adapter, head_task)
+    for head, task in heads.items():
+        if head not in model.heads:
+            get_format(task.format).add_head(model, head, task)
+    if fuse_from and not fusion.target_adapter:
+        return model, tuple(below)
     return model, (*below, task_adapter)
 
 
@@ -248,18 +295,20 @@ def _training_features(ctx: Context, data: Task, schedule: TrainConfig, language
 def train_task(ctx: Context, method: Method, task: Task, train_data: Task, schedule: TrainConfig,
                adapter: AdapterConfig, lang_folders: dict[str, Path | None], pretrained: dict[str, str],
                init_from: Path | None, checkpoint_dir: Path, fingerprint: str,
-               translations: tuple[str, ...] = ()) -> tuple[Any, tuple[str, ...], FitResult]:  # fmt: skip
+               translations: tuple[str, ...] = (), fusion: FusionConfig | None = None,
+               fuse_from: tuple[Path, ...] = ()) -> tuple[Any, tuple[Entry, ...], FitResult]:  # fmt: skip
     """Train `method` for `task` on the English train split of `train_data`, selecting on its dev.
 
-    Returns the trained model (best dev weights loaded), its task adapters bottom to top (the last is
-    the trained one, whose name the head shares) and the fit result.
+    Returns the trained model (best dev weights loaded), its adapter list bottom to top (the top is
+    the trained adapter or fusion; the head is `task_<task>`) and the fit result.
     """
     fmt = get_format(train_data.format)
     model, names = build_task_model(ctx, method, task.name, train_data, lang_folders, pretrained, init_from,
-                                    adapter.chain, adapter)  # fmt: skip
-    name, below = names[-1], names[:-1]
+                                    adapter.chain, adapter, fusion, fuse_from)  # fmt: skip
+    name, below = split_top(names)
+    head = adapter_name("task", task.name)
     lang_en = adapter_name("lang", "en") if method.uses_lang_adapters else None
-    method.prepare(model, name, name, lang_en, adapter, below=below)
+    method.prepare(model, name, head, lang_en, adapter, below=below)
     dev = load_split(train_data, "en", "dev", ctx.data_dir, schedule.max_dev_examples)
     features = _training_features(ctx, train_data, schedule, translations)
     collate = lambda batch: fmt.collate(batch, ctx.tokenizer)  # noqa: E731
@@ -275,17 +324,19 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
         loss_fn = translate_train_loss(langs, lambda lang: method.setup_for(lang, name, below))
         collate = lambda batch: {**fmt.collate(batch, ctx.tokenizer),  # noqa: E731
                                  "lang_group": torch.tensor(batch[0]["group"])}  # fmt: skip
+    if method.fuses:
+        loss_fn = with_regularization(loss_fn)
     result = fit(model, features, collate, schedule, ctx.seed, loss_fn=loss_fn,
-                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name} ({method.name})",
+                 evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=f"{name or head} ({method.name})",
                  fingerprint=fingerprint)  # fmt: skip
-    activate(model, method.setup_for(lang_en, name, below), name)
+    activate(model, method.setup_for(lang_en, name, below), head)
     return model, names, result
 
 
-def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Path, identity: BaseIdentity,
-                       **meta) -> None:  # fmt: skip
-    """Save what a task stage trained: its task adapters (the top one with its head) and their order,
-    or the whole fine-tuned model."""
+def save_task_artifact(model, method: Method, names: tuple[Entry, ...], folder: Path, identity: BaseIdentity,
+                       head: str, **meta) -> None:  # fmt: skip
+    """Save what a task stage trained: its adapters and fusion layers (the top adapter with the head,
+    else the head apart) and their order, or the whole fine-tuned model."""
     folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
     if method.uses_peft:  # peft's own format: adapter_model.safetensors + adapter_config.json
         model.save_pretrained(str(folder / "peft"), save_embedding_layers=False)
@@ -295,34 +346,69 @@ def save_task_artifact(model, method: Method, names: tuple[str, ...], folder: Pa
         model.save_pretrained(str(folder / "model"), safe_serialization=True)
         write_meta(folder / "model", identity, kind="model", name=names[-1], **meta)
         return
-    for name in names:
-        model.save_adapter(str(folder / name), name, with_head=name == names[-1], use_safetensors=True)
-        write_meta(folder / name, identity, kind="task", name=name, **meta)
-    atomic_write_json(folder / SETUP_FILE, {"adapters": list(names)})
+    for entry in names:
+        for name in entry if isinstance(entry, tuple) else (entry,):
+            model.save_adapter(str(folder / name), name, with_head=name == head, use_safetensors=True)
+            write_meta(folder / name, identity, kind="task", name=name, **meta)
+        if isinstance(entry, tuple):
+            model.save_adapter_fusion(str(folder / fusion_name(entry)), fusion_name(entry), use_safetensors=True)
+            write_meta(folder / fusion_name(entry), identity, kind="fusion", name=fusion_name(entry), **meta)
+    if split_top(names)[0] != head:  # no adapter carries the head
+        (folder / HEADS_DIR).mkdir(exist_ok=True)
+        model.save_head(str(folder / HEADS_DIR / head), head, use_safetensors=True)
+        write_meta(folder / HEADS_DIR / head, identity, kind="head", name=head, **meta)
+    atomic_write_json(folder / SETUP_FILE, {"adapters": [list(e) if isinstance(e, tuple) else e for e in names],
+                                            "head": head})  # fmt: skip
 
 
-def ensure_intermediate(ctx: Context, method: Method, task: Task, schedule: TrainConfig,
+def ensure_intermediate(ctx: Context, method: Method, tasks: tuple[Task, ...], schedule: TrainConfig,
                         adapter: AdapterConfig, lang_folders: dict[str, Path | None],
-                        pretrained: dict[str, str], init_from: Path | None) -> Path:  # fmt: skip
-    """An English intermediate-task stage (cached): task adapter + head, or a full fine-tune."""
+                        pretrained: dict[str, str], init_from: Path | None,
+                        mixture: MixturePlan | None = None) -> Path:  # fmt: skip
+    """An English intermediate stage (cached): a task adapter + head, or a full fine-tune.
+
+    Several `tasks` train jointly (a shared adapter or encoder, a head per task), and a `mixture`
+    with an MLM rate mixes masked LM on raw text in; one task without MLM is the plain stage.
+    """
+    mixed = len(tasks) > 1 or (mixture is not None and mixture.mlm_rate > 0)
     # How a stage is checkpointed or interrupted does not change what it learns.
     settings = {k: v for k, v in asdict(schedule).items() if k not in ("stop_after_steps", "save_steps")}
-    files = [local_path(task, "en", split, ctx.data_dir) for split in ("train", "dev")] if ctx.data_dir else []
-    payload = {"method": method.name, "schedule": settings, "adapter": asdict(adapter), "data": data_fingerprint(files),
-               "lang_en": str(lang_folders.get("en")), "pretrained": pretrained,
-               "init_from": str(init_from)}  # fmt: skip
-    folder = stage_dir(ctx, "intermediate", f"{task.name}-{method.name}", payload)
+    files = [local_path(t, "en", split, ctx.data_dir) for t in tasks for split in ("train", "dev")]
+    if mixed and mixture is not None and mixture.mlm_rate > 0:
+        files += [raw_text_path(lang, ctx.data_dir) for lang in mixture.mlm_languages]
+    payload = {"method": method.name, "schedule": settings, "adapter": asdict(adapter),
+               "data": data_fingerprint(files if ctx.data_dir else []), "lang_en": str(lang_folders.get("en")),
+               "pretrained": pretrained, "init_from": str(init_from),
+               **({"mixture": asdict(mixture), "tasks": [t.name for t in tasks]} if mixed else {})}  # fmt: skip
+    label = "_".join(t.name for t in tasks)
+    folder = stage_dir(ctx, "intermediate", f"{label}-{method.name}", payload)
     if (folder / "stage.json").is_file():
         return folder
-    model, names, result = train_task(ctx, method, task, task, schedule, adapter, lang_folders, pretrained,
-                                      init_from, ctx.cache_dir / "work" / folder.name, folder.name)  # fmt: skip
+    work = ctx.cache_dir / "work" / folder.name
+    record: dict[str, Any] = {"kind": "intermediate", "task": label, "method": method.name}
+    if mixed:
+        from adapter_xfer.mixtures import train_mixture
+
+        model, names, heads, result, weights = train_mixture(
+            ctx, method, tasks, schedule, adapter, mixture, lang_folders, pretrained, init_from, work, folder.name
+        )
+        record |= {"tasks": [t.name for t in tasks], "mixture": asdict(mixture or MixturePlan()), "weights": weights}
+    else:
+        model, names, result = train_task(ctx, method, tasks[0], tasks[0], schedule, adapter, lang_folders,
+                                          pretrained, init_from, work, folder.name)  # fmt: skip
+        heads = [adapter_name("task", tasks[0].name)]
     if not result.completed:
-        raise StageInterrupted(f"intermediate stage {task.name} stopped after {result.steps} steps")
+        raise StageInterrupted(f"intermediate stage {label} stopped after {result.steps} steps")
     if is_main_process():
         with atomic_dir(folder) as tmp:
-            save_task_artifact(model, method, names, tmp, ctx.identity, task=task.name, labels=list(task.labels))
-            atomic_write_json(tmp / "stage.json", {"kind": "intermediate", "task": task.name,
-                              "method": method.name, "fit": asdict(result)})  # fmt: skip
-        shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
+            save_task_artifact(model, method, names, tmp, ctx.identity, heads[0], task=label,
+                               labels=list(tasks[0].labels))  # fmt: skip
+            if not method.trains_base:  # a mixture's other heads (a saved full model holds them all)
+                for head in heads[1:]:
+                    (tmp / HEADS_DIR).mkdir(exist_ok=True)
+                    model.save_head(str(tmp / HEADS_DIR / head), head, use_safetensors=True)
+                    write_meta(tmp / HEADS_DIR / head, ctx.identity, kind="head", name=head, task=label)
+            atomic_write_json(tmp / "stage.json", {**record, "heads": heads, "fit": asdict(result)})
+        shutil.rmtree(work, ignore_errors=True)  # the stage is complete
     _wait()
     return folder

@@ -45,9 +45,7 @@ def train_tokenizer(lines: list[str], vocab_size: int = 4000):
     from transformers import XLMRobertaTokenizerFast
 
     tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.NFKC(), normalizers.Strip(), normalizers.Replace(r" {2,}", " ")]
-    )
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Strip(), normalizers.Replace(r" {2,}", " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(

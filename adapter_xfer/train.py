@@ -63,24 +63,42 @@ class _Objective(nn.Module):
         return self.loss_fn(self.model, batch)
 
 
-def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int,
-                groups: list[int] | None = None) -> list[list[int]]:  # fmt: skip
+def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int, groups: list[int] | None = None,
+                weights: list[float] | None = None, world: int = 1) -> list[list[int]]:  # fmt: skip
     """Length-grouped batches for one epoch: shuffle, sort within mega-chunks, shuffle the batches.
 
     Batches hold examples of similar length (little padding) while the order stays random; with
-    `groups` (e.g. the language of each example in translate-train) no batch mixes two groups. The
-    result is a pure function of (lengths, batch_size, seed, epoch, groups).
+    `groups` (the language in translate-train, the task in a multi-task mixture) no batch mixes two
+    groups. With `weights` (one per group) each optimizer step draws its group with those
+    probabilities, and all `world` processes take a batch of that group (cycling through a group's
+    batches when it runs out); without them every batch appears once per epoch. The result is a pure
+    function of its arguments.
     """
     rng = np.random.default_rng([seed, epoch])
     permutation = rng.permutation(len(lengths))
     chunk = batch_size * 50
-    batches = []
+    by_group: dict[int | None, list[list[int]]] = {}
     for group in sorted(set(groups)) if groups else [None]:
         members = [int(i) for i in permutation if groups is None or groups[i] == group]
+        batches = by_group.setdefault(group, [])
         for start in range(0, len(members), chunk):
             part = sorted(members[start : start + chunk], key=lambda i: -lengths[i])
             batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    everything = [b for batches in by_group.values() for b in batches]
+    if weights is None:
+        return [everything[i] for i in rng.permutation(len(everything))]
+    names = sorted(by_group)
+    queues = {g: [by_group[g][i] for i in rng.permutation(len(by_group[g]))] for g in names}
+    probabilities = np.array([weights[g] for g in names], dtype=float)
+    drawn = rng.choice(len(names), size=math.ceil(len(everything) / world), p=probabilities / probabilities.sum())
+    taken = dict.fromkeys(names, 0)
+    order = []
+    for index in drawn:
+        group = names[index]
+        for _ in range(world):
+            order.append(queues[group][taken[group] % len(queues[group])])
+            taken[group] += 1
+    return order
 
 
 def _optimizer(model: nn.Module, schedule: TrainConfig) -> torch.optim.Optimizer:
@@ -111,14 +129,16 @@ def process_state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def _accelerator(bf16: bool):
-    from accelerate import Accelerator
+def _accelerator(bf16: bool, unused_parameters: bool = False):
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
 
     process_state()
     # The accelerator state is a process-wide singleton; precision may differ between stages.
     AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if unused_parameters else []
+    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available(),
+                       kwargs_handlers=handlers)  # fmt: skip
 
 
 def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best: dict | None) -> None:
@@ -213,6 +233,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     desc: str = "train",
     fingerprint: str = "",
+    group_weights: list[float] | None = None,
 ) -> FitResult:
     """Train the trainable parameters of `model` on `features`.
 
@@ -229,11 +250,14 @@ def fit(
         desc: progress-bar label.
         fingerprint: identifies the training being checkpointed (the caller's config hash); a
             checkpoint with another fingerprint is refused rather than silently mixed in.
+        group_weights: sampling probability per `group` (multi-task mixtures). Each step then uses
+            one group's head, so the other heads get no gradient in that step: DDP is told to expect
+            unused parameters, and the every-parameter-has-a-gradient check is skipped.
     """
     from transformers import get_linear_schedule_with_warmup
 
     started = time.perf_counter()
-    accelerator = _accelerator(schedule.bf16)
+    accelerator = _accelerator(schedule.bf16, unused_parameters=group_weights is not None)
     world, rank = accelerator.num_processes, accelerator.process_index
     lengths = [f.get("length", len(f["input_ids"])) for f in features]  # multiple choice: longest choice
     groups = [f["group"] for f in features] if features and "group" in features[0] else None
@@ -251,13 +275,13 @@ def fit(
     while state["step"] < plan.total:
         epoch, within = divmod(state["step"], plan.steps_per_epoch)
         if order[0] != epoch:
-            order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch, groups))
+            order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch, groups, group_weights, world))
         torch.manual_seed(seed * 1_000_003 + state["step"] * world + rank)  # dropout, masking: f(seed, step, rank)
         batch = collate([features[i] for i in order[1][within * world + rank]])
         with accelerator.autocast():
             loss = wrapped(**{k: v.to(accelerator.device) for k, v in batch.items()})
         accelerator.backward(loss)
-        if state["step"] == first_step:
+        if state["step"] == first_step and group_weights is None:
             _check_gradients(model)
         if schedule.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)

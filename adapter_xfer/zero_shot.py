@@ -67,23 +67,30 @@ def main_metric(metrics: dict[str, float], task: Task | None = None) -> str:
     raise KeyError(f"no headline metric in {sorted(metrics)}")
 
 
-def evaluate_languages(model, method, task: Task, names: tuple[str, ...], languages: list[str], available: set[str],
+def evaluate_languages(model, method, task: Task, names: tuple, languages: list[str], available: set[str],
                        split: str, data_dir, tokenizer, max_length: int, batch_size: int,
-                       max_examples: int, predictions_dir: Path) -> tuple[dict, list[str]]:  # fmt: skip
+                       max_examples: int, predictions_dir: Path) -> tuple[dict, list[str], dict]:  # fmt: skip
     """Zero-shot evaluation of `task` in every language; writes one predictions file per language.
 
-    `split` empty means the contracts' default per language (labelled test where it exists, else
-    dev). Returns `per_language` (`{lang: {metric: value, "n": ..., "split": ...}}`) and notes such
-    as language-adapter fallbacks.
+    `names` is the adapter list above the language adapter, bottom to top (a tuple entry is a
+    fusion). `split` empty means the contracts' default per language (labelled test where it exists,
+    else dev). Returns `per_language` (`{lang: {metric: value, "n": ..., "split": ...}}`), notes such
+    as language-adapter fallbacks, and, with a fusion, its mean attention per language
+    (`{lang: {fusion: {layer: {adapter: mean}}}}`).
     """
     from adapter_xfer.data import default_eval_split, load_split
     from adapter_xfer.formats import get_format
+    from adapter_xfer.fusion import recording_attention
     from adapter_xfer.io_utils import atomic_write_jsonl
-    from adapter_xfer.methods import activate, adapter_name
+    from adapter_xfer.methods import activate, adapter_name, split_top
 
     fmt = get_format(task.format)
-    name, below = (names[-1], names[:-1]) if names else (None, ())  # task adapters, bottom to top
+    name, below = split_top(tuple(names))
+    fused = any(isinstance(entry, tuple) for entry in names)
+    # Retrieval reads no head; a peft model has a static one.
+    head = adapter_name("task", task.name) if adapter_name("task", task.name) in getattr(model, "heads", {}) else None
     per_language: dict[str, dict[str, Any]] = {}
+    attention: dict[str, dict] = {}
     notes: list[str] = []
     for lang in languages:
         lang_adapter = None
@@ -91,16 +98,19 @@ def evaluate_languages(model, method, task: Task, names: tuple[str, ...], langua
             lang_adapter = adapter_name("lang", lang if lang in available else "en")
             if lang not in available:
                 notes.append(f"{lang}: no language adapter (no raw text); evaluated with lang_en")
-        # Retrieval reads no head; a peft model has a static one.
-        head = name if name is not None and name in getattr(model, "heads", {}) else None
         activate(model, method.setup_for(lang_adapter, name, below), head)
         lang_split = split or default_eval_split(task, data_dir, lang)
         records = load_split(task, lang, lang_split, data_dir, max_examples)
-        predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
+        if fused:
+            with recording_attention(model) as recorder:
+                predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
+            attention[lang] = recorder.means()
+        else:
+            predictions = predict(model, fmt, records, tokenizer, task, max_length, batch_size)
         atomic_write_jsonl(predictions_dir / f"{task.name}.{lang}.{lang_split}.jsonl",
                            [{"id": k, "prediction": v} for k, v in predictions.items()])  # fmt: skip
         metrics = score(task, fmt, predictions, records, lang)
         per_language[lang] = {**metrics, "split": lang_split}
         if fmt.notes is not None:
             notes += [f"{lang}: {note}" for note in fmt.notes(records, task)]
-    return per_language, notes
+    return per_language, notes, attention

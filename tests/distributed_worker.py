@@ -14,8 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapter_xfer.config import TrainConfig
 from adapter_xfer.formats import get_format
+from adapter_xfer.fusion import with_regularization
 from adapter_xfer.modeling import load_model, load_tokenizer, resolve_checkpoint
-from adapter_xfer.train import fit
+from adapter_xfer.train import default_loss, fit
 from tests.test_methods import TASK, prepared, records
 
 
@@ -26,7 +27,8 @@ def main(method: str, out: str) -> None:
     fmt = get_format("pair_classification")
     features = fmt.preprocess(records(), tokenizer, TASK, 32)
     schedule = TrainConfig(max_steps=4, batch_size=4, learning_rate=1e-2, warmup_ratio=0.0)
-    result = fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=5)
+    loss = with_regularization(default_loss) if method == "fusion" else default_loss
+    result = fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=5, loss_fn=loss)
     from adapter_xfer.train import process_state
 
     state = process_state()

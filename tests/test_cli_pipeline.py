@@ -71,8 +71,25 @@ def test_score_reproduces_per_language(runs, capsys):
         for lang, expected in results["per_language"].items():
             predictions = run_dir / "predictions" / f"pawsx.{lang}.test.jsonl"
             capsys.readouterr()
-            assert main(["score", "pawsx", "--lang", lang, "--split", "test", "--data-dir", str(data_dir),
-                         "--predictions", str(predictions), "--max-examples", "24"]) == 0
+            assert (
+                main(
+                    [
+                        "score",
+                        "pawsx",
+                        "--lang",
+                        lang,
+                        "--split",
+                        "test",
+                        "--data-dir",
+                        str(data_dir),
+                        "--predictions",
+                        str(predictions),
+                        "--max-examples",
+                        "24",
+                    ]
+                )
+                == 0
+            )
             scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
             assert scored["accuracy"] == expected["accuracy"] and scored["n"] == expected["n"]
 
@@ -186,7 +203,10 @@ def test_stacked_chain_keeps_the_intermediate_adapter_frozen_below(runs, tmp_pat
             f"cache_dir={root / 'cache'}", *FAST]  # fmt: skip
     assert main(["train", str(root / "exp.yaml"), *args]) == 0
     run = tmp_path / "run"
-    assert json.loads((run / "artifacts" / "setup.json").read_text()) == {"adapters": ["task_mnli", "task_pawsx"]}
+    assert json.loads((run / "artifacts" / "setup.json").read_text()) == {
+        "adapters": ["task_mnli", "task_pawsx"],
+        "head": "task_pawsx",
+    }
     results = read_results(run)
     stage = next(s for s in results["stages"] if s["kind"] == "intermediate")
     before = load_file(f"{stage['path']}/task_mnli/adapter.safetensors")

@@ -8,8 +8,9 @@ import torch
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
+from adapter_xfer.fusion import add_fusion
 from adapter_xfer.lang_adapters import add_language_adapter
-from adapter_xfer.methods import METHODS, activate
+from adapter_xfer.methods import METHODS, activate, add_task_adapter
 from adapter_xfer.modeling import base_identity, is_adapter_param
 from adapter_xfer.stages import load_adapter_into, write_meta
 from adapter_xfer.tasks import TASKS
@@ -40,13 +41,26 @@ def perturb(model, name_part: str) -> None:
                 param.add_(torch.randn(param.shape, generator=gen) * 0.05)
 
 
-def prepared(tiny_model, method_name: str):
+FUSED = ("task_a", "task_b")  # intermediate adapters a `fusion` model fuses
+
+
+def prepared(tiny_model, method_name: str, target_adapter: bool = False):
+    """Tiny with perturbed en/de/zh language adapters and a PAWS-X head `task_demo`, prepared for
+    `method_name` (fusion: over two perturbed adapters, optionally with a target adapter on top)."""
     model = tiny_model
     for lang in ("en", "de", "zh"):
         add_language_adapter(model, f"lang_{lang}", LangAdapterConfig())
         perturb(model, f".lang_{lang}.")
     get_format("pair_classification").add_head(model, "task_demo", TASK)
-    METHODS[method_name].prepare(model, "task_demo", "task_demo", "lang_en", AdapterConfig())
+    if not METHODS[method_name].fuses:
+        METHODS[method_name].prepare(model, "task_demo", "task_demo", "lang_en", AdapterConfig())
+        return model
+    for name in FUSED:
+        add_task_adapter(model, name, AdapterConfig())
+        perturb(model, f".{name}.")
+    add_fusion(model, FUSED, "dynamic")
+    top = "task_demo" if target_adapter else None
+    METHODS[method_name].prepare(model, top, "task_demo", "lang_en", AdapterConfig(), below=(FUSED,))
     return model
 
 

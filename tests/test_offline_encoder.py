@@ -88,4 +88,3 @@ def test_full_fine_tuning_changes_the_encoder(e5_checkpoint, e5_tokenizer):
     fit(model, features, lambda b: fmt.collate(b, e5_tokenizer), TrainConfig(max_steps=2, batch_size=4,
         learning_rate=1e-4), seed=0)  # fmt: skip
     assert not torch.equal(layer, model.base_model.encoder.layer[0].attention.self.query.weight)
-

@@ -76,4 +76,3 @@ def accuracy(predictions: Mapping[Hashable, str | int], golds: Mapping[Hashable,
         correct += int(predictions[key] == gold)
     # Same operation order as XTREME (fraction first, then * 100) so floats match to the last bit.
     return {"accuracy": float(correct) / len(golds) * 100, "n": len(golds), "missing": len(missing)}
-

@@ -234,7 +234,8 @@ def test_lareqa_reader_pools_every_language():
     assert len(pool) == 12 and {c["id"][:2] for c in pool} == {"de", "en", "zh"}  # 3 languages x 4 sentences
     # XTREME-R encodes a candidate as its sentence followed by its whole paragraph.
     assert next(c for c in pool if c["id"] == "en_2_1")["text"].startswith(
-        "Manning threw no interceptions in the playoffs.The Broncos beat")
+        "Manning threw no interceptions in the playoffs.The Broncos beat"
+    )
 
 
 def test_rank_mode_retrieves_and_scores(fake_encoder, monkeypatch):
