@@ -254,3 +254,19 @@ def test_an_export_tree_offers_each_adapter_once(panx, tmp_path):
     assert catalogue.get("task_panx").path == tree / "task" / "task_panx"
     assert resolve_sources([str(bundle)]).get("task_panx").path == bundle / "task_panx"
     assert resolve_sources([f"lang_de={tree}"]).entries.keys() == {"lang_de"}  # NAME picks from many
+
+
+def test_predict_a_fusion_run_reproduces_its_predictions(tmp_path):
+    """A real fusion run (Fuse of task adapters, head in artifacts/heads/): `predict` from its folder."""
+    common = ["model=tiny", "train.max_steps=2", "train.max_seq_length=32", "lang_adapters.max_steps=2",
+              "lang_adapters.max_seq_length=32", "eval.max_examples=8", f"data_dir={FIXTURES}",
+              f"cache_dir={tmp_path / 'cache'}", "intermediate=mnli,squad",
+              f"output_dir={tmp_path / 'run'}"]  # fmt: skip
+    assert main(["train", "configs/examples/fusion.yaml", *common]) == 0
+    task = get_task("pawsx")
+    atomic_write_jsonl(tmp_path / "in.jsonl", load_split(task, "de", "dev", FIXTURES, 8))
+    (tmp_path / "setup.yaml").write_text("stack: [lang_de, {fuse: [task_mnli, task_squad]}]\n")
+    assert main(["predict", "--model", "tiny", "--setup", str(tmp_path / "setup.yaml"), "--adapters",
+                 str(tmp_path / "run"), "--input", str(tmp_path / "in.jsonl"),
+                 "--output", str(tmp_path / "pred.jsonl")]) == 0  # fmt: skip
+    assert read_jsonl(tmp_path / "pred.jsonl") == read_jsonl(tmp_path / "run" / "predictions" / "pawsx.de.dev.jsonl")
