@@ -8,6 +8,8 @@ The Python API mirrors the command line:
     evaluate(outcome.run_dir, ["eval.languages=de,zh"])   # adapter-xfer eval
     score("pawsx", "de", "runs/.../predictions/pawsx.de.dev.jsonl", data_dir="../shared/data")
     print(report(["runs/"]))             # adapter-xfer report
+    pipe = load_pipeline("tiny", "lang=de task=pawsx", adapters=["runs/..."])   # adapter-xfer predict
+    pipe([("Ein Satz.", "Ein anderer Satz.")], lang="zh")
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _API = {
     "export": ("adapter_xfer.export", "export_run"),
     "push": ("adapter_xfer.hub", "push_export"),
     "prepare_model": ("adapter_xfer.modeling", "resolve_checkpoint"),
+    "load_pipeline": ("adapter_xfer.pipeline", "load_pipeline"),
     "UserError": ("adapter_xfer.errors", "UserError"),
 }
 __all__ = sorted(_API)

@@ -98,6 +98,34 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from adapter_xfer.pipeline import load_pipeline, read_inputs, write_predictions
+
+    pipe = load_pipeline(args.model, args.setup, args.adapters, task=args.task, max_length=args.max_length,
+                         batch_size=args.batch_size)  # fmt: skip
+    records = read_inputs(args.input)
+    write_predictions(pipe.predict(records, args.lang), args.output)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from adapter_xfer.pipeline import load_backbone
+    from adapter_xfer.serving import Server, make_server
+
+    app = Server(load_backbone(args.model, args.adapters), window_ms=args.window_ms, batch_size=args.batch_size,
+                 max_length=args.max_length)  # fmt: skip
+    httpd = make_server(app, args.host, args.port, args.max_body)
+    host, port = httpd.server_address[:2]
+    print(f"serving {args.model} with {len(app.backbone.catalogue.entries)} adapters on http://{host}:{port} "
+          "(GET /health, POST /predict)", file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+        app.close()
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from adapter_xfer.export import export_run
 
@@ -150,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", required=True)
     p.add_argument("--split", default="")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--predictions", required=True)
+    p.add_argument("--predictions", required=True, help="predictions JSONL, or - for stdin")
     p.add_argument("--max-examples", type=int, default=0, help="score the first N gold examples only")
     p.set_defaults(func=_score)
 
@@ -164,6 +192,30 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("prepare", help="make a named model ready in the local cache; prints its folder")
     q.add_argument("name")
     q.set_defaults(func=_models)
+
+    p = verbs.add_parser("predict", help="predict with composed adapters; writes predictions JSONL")
+    p.add_argument("--model", required=True, help="Hub id, checkpoint folder, tiny or a named offline model")
+    p.add_argument("--setup", required=True, help='"lang=sw task=panx" or a YAML file ({stack: [lang_sw, task_panx]})')
+    p.add_argument("--adapters", nargs="+", default=[], metavar="SRC",
+                   help="run folders, export folders or Hub ids; NAME=SRC names a single adapter")  # fmt: skip
+    p.add_argument("--task", default=None, help="default: the task the head is named after (task_<task>)")
+    p.add_argument("--lang", default=None, help="the language of a setup with a lang_{lang} slot")
+    p.add_argument("--input", default="-", help="JSONL with the task's input fields, or - for stdin")
+    p.add_argument("--output", default="-", help="predictions JSONL, or - for stdout")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=None, help="default: the run's max_seq_length, else 128")
+    p.set_defaults(func=_predict)
+
+    p = verbs.add_parser("serve", help="an HTTP server: one base model, many adapters (POST /predict)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--adapters", nargs="+", default=[], metavar="SRC")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--window-ms", type=float, default=5.0, help="how long requests are collected into one batch")
+    p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (else 413)")
+    p.set_defaults(func=_serve)
 
     p = verbs.add_parser("export", help="export a run's adapters, fusions and setup to hub_exports/ (and push)")
     p.add_argument("run_dir")

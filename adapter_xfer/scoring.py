@@ -14,11 +14,18 @@ from adapter_xfer.zero_shot import score
 
 
 def read_predictions(path: str | Path) -> dict[Any, Any]:
-    """`{id: prediction}` from a predictions JSONL file; duplicate or missing keys are errors."""
-    if not Path(path).is_file():
+    """`{id: prediction}` from a predictions JSONL file (`-`: stdin, so `predict | score` works);
+    duplicate or missing keys are errors."""
+    if str(path) == "-":
+        from adapter_xfer.pipeline import read_inputs
+
+        rows = read_inputs("-")
+    elif not Path(path).is_file():
         raise UserError(f"predictions file not found: {path}")
+    else:
+        rows = read_jsonl(path)
     predictions: dict[Any, Any] = {}
-    for number, row in enumerate(read_jsonl(path), 1):
+    for number, row in enumerate(rows, 1):
         if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
             raise UserError(f"{path}:{number}: each line needs 'id' and 'prediction'")
         if row["id"] in predictions:

@@ -138,23 +138,13 @@ def load_adapter_into(model, folder: Path, name: str, identity: BaseIdentity, wi
 
 
 def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseIdentity) -> None:
-    """A language adapter given by Hub id or folder (e.g. AdapterHub's `*-wiki_pfeiffer`).
+    """A language adapter given by Hub id, export folder or run folder (e.g. AdapterHub's `*-wiki_pfeiffer`).
 
-    A folder saved by adapter_xfer carries its base identity, which must match the model's.
+    Resolved like every adapter source (`adapter_sources`); a recorded base identity must match the model's.
     """
-    folder = Path(source).expanduser()
-    if folder.is_dir():
-        if (folder / META_FILE).is_file():
-            check_identity(read_meta(folder)["base_model"], identity, f"language adapter {folder}")
-        target, safetensors = str(folder), any(folder.glob("*.safetensors"))
-    elif source.startswith((".", "/", "~")):
-        raise UserError(f"language adapter folder not found: {source}")
-    else:
-        target, safetensors = source, False  # a Hub id: `adapters` resolves the repository's format
-    try:
-        model.load_adapter(target, load_as=name, with_head=False, use_safetensors=safetensors)
-    except Exception as exc:
-        raise UserError(f"cannot load language adapter '{source}': {type(exc).__name__}: {exc}") from None
+    from adapter_xfer.adapter_sources import load_entry, resolve_sources
+
+    load_entry(model, resolve_sources([f"{name}={source}"]).get(name), identity)
 
 
 SETUP_FILE = "setup.json"
