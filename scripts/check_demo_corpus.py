@@ -4,6 +4,7 @@
 Stdlib only. Prints a one-line summary; exits non-zero on any failure.
 Usage: python3 scripts/check_demo_corpus.py [DEMO_DIR]
 """
+
 import json
 import sys
 from collections import Counter
@@ -96,8 +97,7 @@ def main(argv):
         errors.append("nli_en: duplicate (premise, hypothesis) rows")
 
     # paraphrase
-    para = read_jsonl(root / "paraphrase.jsonl",
-                      {"lang", "split", "sentence1", "sentence2", "label"}, errors)
+    para = read_jsonl(root / "paraphrase.jsonl", {"lang", "split", "sentence1", "sentence2", "label"}, errors)
     groups = {}
     for r in para:
         if r["label"] not in (0, 1) or isinstance(r["label"], bool):
@@ -120,19 +120,20 @@ def main(argv):
         if r["sentence1"] == r["sentence2"]:
             errors.append(f"paraphrase: sentence1 == sentence2: {r['sentence1'][:50]!r}")
     train_sents = {r[k] for r in para if r["split"] == "train" for k in ("sentence1", "sentence2")}
-    leaked = [r["sentence1"] for r in para if r["split"] != "train" and
-              (r["sentence1"] in train_sents or r["sentence2"] in train_sents)]
+    leaked = [
+        r["sentence1"]
+        for r in para
+        if r["split"] != "train" and (r["sentence1"] in train_sents or r["sentence2"] in train_sents)
+    ]
     if leaked:
-        errors.append(f"paraphrase: {len(leaked)} dev/test items share a sentence with train, "
-                      f"e.g. {leaked[0][:50]!r}")
+        errors.append(f"paraphrase: {len(leaked)} dev/test items share a sentence with train, e.g. {leaked[0][:50]!r}")
 
     # raw text must not occur in the task files
     task_sents = {r[k] for r in nli for k in ("premise", "hypothesis")}
     task_sents |= {r[k] for r in para for k in ("sentence1", "sentence2")}
     overlap = raw_all & task_sents
     if overlap:
-        errors.append(f"raw text reused in task files: {len(overlap)}, "
-                      f"e.g. {next(iter(overlap))[:50]!r}")
+        errors.append(f"raw text reused in task files: {len(overlap)}, e.g. {next(iter(overlap))[:50]!r}")
 
     raw_summary = " ".join(f"raw_{lang}={len(raw[lang])}" for lang in RAW_LANGS)
     para_summary = " ".join(f"{lang}/{s}={len(groups.get((lang, s), []))}" for lang, s in PARA_COUNTS)
@@ -141,8 +142,7 @@ def main(argv):
             print("ERROR:", e, file=sys.stderr)
         print(f"FAIL: {len(errors)} problem(s); {raw_summary} nli={len(nli)} paraphrase[{para_summary}]")
         return 1
-    print(f"OK: {raw_summary} nli={len(nli)} ({len(by_premise)} premises) "
-          f"paraphrase[{para_summary}]")
+    print(f"OK: {raw_summary} nli={len(nli)} ({len(by_premise)} premises) paraphrase[{para_summary}]")
     return 0
 
 

@@ -53,8 +53,8 @@ def test_regularisation_is_added_to_the_loss(tiny_model, tiny_tokenizer):
     batch = fmt.collate(fmt.preprocess(records()[:4], tiny_tokenizer, TASK, 32), tiny_tokenizer)
     plain, regularised = default_loss(model, batch), with_regularization(default_loss)(model, batch)
     penalty = model.get_fusion_regularization_loss()
-    assert float(penalty) > 0
-    assert float(regularised) == pytest.approx(float(plain) + float(penalty), rel=1e-6)
+    assert float(penalty.detach()) > 0
+    assert float(regularised.detach()) == pytest.approx(float(plain.detach()) + float(penalty.detach()), rel=1e-6)
 
 
 @pytest.mark.parametrize("target_adapter", [False, True])
