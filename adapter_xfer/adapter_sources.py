@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapter_xfer.artifacts import META_FILE, SETUP_FILE
 from adapter_xfer.errors import UserError
 from adapter_xfer.modeling import BaseIdentity, check_identity
-from adapter_xfer.stages import META_FILE, SETUP_FILE
 
 ADAPTER_CONFIG = "adapter_config.json"
 FUSION_CONFIG = "adapter_fusion_config.json"

@@ -161,15 +161,15 @@ def _composition(entries: list) -> Any:
 
 def _export_adapters(results: dict, run_dir: Path) -> tuple[dict[str, dict], str]:
     """Load the run's adapters onto its (identity-checked) base and plan one writer per export folder."""
-    from adapter_xfer.methods import activate
-    from adapter_xfer.modeling import base_identity, check_identity, load_model, resolve_checkpoint
-    from adapter_xfer.stages import (
+    from adapter_xfer.artifacts import (
         META_FILE,
         artifact_adapters,
         load_adapter_into,
         load_pretrained_lang_adapter,
         read_meta,
     )
+    from adapter_xfer.methods import activate
+    from adapter_xfer.modeling import base_identity, check_identity, load_model, resolve_checkpoint
 
     artifacts = run_dir / "artifacts"
     setup = json.loads((artifacts / "setup.json").read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from adapter_xfer.artifacts import save_task_artifact
 from adapter_xfer.config import ExperimentConfig, config_from_dict, config_to_dict
 from adapter_xfer.data import default_eval_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
@@ -33,7 +34,6 @@ from adapter_xfer.stages import (
     ensure_lang_adapter,
     is_main_process,
     read_stage,
-    save_task_artifact,
     train_task,
 )  # fmt: skip
 from adapter_xfer.tasks import Task, get_task, training_task

@@ -18,11 +18,22 @@ from typing import Any
 
 import torch
 
+from adapter_xfer.artifacts import (
+    HEADS_DIR,
+    artifact_adapters,
+    load_adapter_into,
+    load_fused,
+    load_pretrained_lang_adapter,
+    load_stacked,
+    read_meta,
+    save_task_artifact,
+    write_meta,
+)
 from adapter_xfer.config import AdapterConfig, FusionConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.data import load_raw_text, load_split, local_path, raw_text_path
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
-from adapter_xfer.fusion import Entry, add_fusion, fusion_name, with_regularization
+from adapter_xfer.fusion import Entry, with_regularization
 from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
 from adapter_xfer.methods import Method, activate, adapter_name, split_top
@@ -32,8 +43,6 @@ from adapter_xfer.regimes import language_sampling_loss, translate_train_loss
 from adapter_xfer.tasks import Task
 from adapter_xfer.train import FitResult, default_loss, fit, process_state
 from adapter_xfer.zero_shot import dev_evaluator
-
-META_FILE = "adapter_xfer.json"
 
 
 @dataclass(frozen=True)
@@ -70,22 +79,10 @@ def stage_dir(ctx: Context, kind: str, name: str, payload: dict) -> Path:
     return ctx.cache_dir / "stages" / f"{kind}-{name}-{key}"
 
 
-def write_meta(folder: Path, identity: BaseIdentity, **fields: Any) -> None:
-    """Record the base identity (and anything else) beside a saved adapter or model."""
-    atomic_write_json(folder / META_FILE, {"base_model": identity.to_dict(), **fields})
-
-
 def read_stage(folder: Path) -> dict:
     """A stage's record (kind, settings, metrics) and where it lives, for `results.json`."""
     record = json.loads((Path(folder) / "stage.json").read_text(encoding="utf-8"))
     return {"path": str(folder), "key": Path(folder).name, **record}
-
-
-def read_meta(folder: Path) -> dict:
-    path = Path(folder) / META_FILE
-    if not path.is_file():
-        raise UserError(f"{folder} is not an adapter_xfer artifact (no {META_FILE})")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> Path | None:
@@ -128,74 +125,6 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
 
 class StageInterrupted(Exception):
     """A stage stopped early on purpose (`train.stop_after_steps`); re-running resumes it."""
-
-
-def load_adapter_into(model, folder: Path, name: str, identity: BaseIdentity, with_head: bool = False) -> None:
-    """Load a saved adapter (checking its base identity) under `name`."""
-    path = Path(folder) / name if (Path(folder) / name).is_dir() else Path(folder)
-    check_identity(read_meta(path)["base_model"], identity, f"adapter {path}")
-    model.load_adapter(str(path), load_as=name, with_head=with_head, use_safetensors=True)
-
-
-def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseIdentity) -> None:
-    """A language adapter given by Hub id, export folder or run folder (e.g. AdapterHub's `*-wiki_pfeiffer`).
-
-    Resolved like every adapter source (`adapter_sources`); a recorded base identity must match the model's.
-    """
-    from adapter_xfer.adapter_sources import load_entry, resolve_sources
-
-    load_entry(model, resolve_sources([f"{name}={source}"]).get(name), identity)
-
-
-SETUP_FILE = "setup.json"
-HEADS_DIR = "heads"  # a head with no adapter of its name (a fusion on top) is saved here
-
-
-def artifact_setup(folder: Path) -> tuple[tuple[Entry, ...], str | None]:
-    """What a saved stage holds: its adapter list (bottom to top; a fusion is a tuple of the fused
-    adapters) and its head's name."""
-    if (folder / SETUP_FILE).is_file():
-        setup = json.loads((folder / SETUP_FILE).read_text(encoding="utf-8"))
-        entries = tuple(tuple(e) if isinstance(e, list) else e for e in setup["adapters"])
-        top = entries[-1] if isinstance(entries[-1], str) else None
-        return entries, setup.get("head", top)
-    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("task_")))
-    return names, names[-1] if names else None
-
-
-def artifact_adapters(folder: Path) -> list[str]:
-    """The task adapters a saved stage holds, bottom to top (fused adapters included)."""
-    entries, _ = artifact_setup(folder)
-    return [n for e in entries for n in (e if isinstance(e, tuple) else (e,))]
-
-
-def load_stacked(model, folder: Path, identity: BaseIdentity) -> tuple[Entry, ...]:
-    """Load every adapter, fusion layer and the head of a saved stage under their own names (for
-    stacking or evaluation); returns the adapter list, bottom to top."""
-    entries, head = artifact_setup(folder)
-    for entry in entries:  # the top adapter's head comes along (a stacked successor deletes it)
-        for name in entry if isinstance(entry, tuple) else (entry,):
-            load_adapter_into(model, folder, name, identity, with_head=name == head)
-        if isinstance(entry, tuple):
-            path = folder / fusion_name(entry)
-            check_identity(read_meta(path)["base_model"], identity, f"fusion {path}")
-            model.load_adapter_fusion(str(path), with_head=False, use_safetensors=True)
-    if head is not None and (folder / HEADS_DIR / head).is_dir():
-        check_identity(read_meta(folder / HEADS_DIR / head)["base_model"], identity, f"head {folder / HEADS_DIR}")
-        model.load_head(str(folder / HEADS_DIR / head), use_safetensors=True)
-    return entries
-
-
-def load_fused(model, folders: list[Path], identity: BaseIdentity, config: str) -> tuple[str, ...]:
-    """Load the top task adapter of each (independently trained) stage and add a fusion layer over
-    them; returns the fused adapters' names."""
-    fused = []
-    for folder in folders:
-        name = artifact_adapters(folder)[-1]
-        load_adapter_into(model, folder, name, identity)
-        fused.append(name)
-    add_fusion(model, tuple(fused), config)
-    return tuple(fused)
 
 
 def build_task_model(ctx: Context, method: Method, task_name: str, head_task: Task,
@@ -331,34 +260,6 @@ def train_task(ctx: Context, method: Method, task: Task, train_data: Task, sched
                  fingerprint=fingerprint)  # fmt: skip
     activate(model, method.setup_for(lang_en, name, below), head)
     return model, names, result
-
-
-def save_task_artifact(model, method: Method, names: tuple[Entry, ...], folder: Path, identity: BaseIdentity,
-                       head: str, **meta) -> None:  # fmt: skip
-    """Save what a task stage trained: its adapters and fusion layers (the top adapter with the head,
-    else the head apart) and their order, or the whole fine-tuned model."""
-    folder.mkdir(parents=True, exist_ok=True)  # `save_adapter` makes one level of folder only
-    if method.uses_peft:  # peft's own format: adapter_model.safetensors + adapter_config.json
-        model.save_pretrained(str(folder / "peft"), save_embedding_layers=False)
-        write_meta(folder / "peft", identity, kind="peft", name=names[-1], **meta)
-        return
-    if method.trains_base:
-        model.save_pretrained(str(folder / "model"), safe_serialization=True)
-        write_meta(folder / "model", identity, kind="model", name=names[-1], **meta)
-        return
-    for entry in names:
-        for name in entry if isinstance(entry, tuple) else (entry,):
-            model.save_adapter(str(folder / name), name, with_head=name == head, use_safetensors=True)
-            write_meta(folder / name, identity, kind="task", name=name, **meta)
-        if isinstance(entry, tuple):
-            model.save_adapter_fusion(str(folder / fusion_name(entry)), fusion_name(entry), use_safetensors=True)
-            write_meta(folder / fusion_name(entry), identity, kind="fusion", name=fusion_name(entry), **meta)
-    if split_top(names)[0] != head:  # no adapter carries the head
-        (folder / HEADS_DIR).mkdir(exist_ok=True)
-        model.save_head(str(folder / HEADS_DIR / head), head, use_safetensors=True)
-        write_meta(folder / HEADS_DIR / head, identity, kind="head", name=head, **meta)
-    atomic_write_json(folder / SETUP_FILE, {"adapters": [list(e) if isinstance(e, tuple) else e for e in names],
-                                            "head": head})  # fmt: skip
 
 
 def ensure_intermediate(ctx: Context, method: Method, tasks: tuple[Task, ...], schedule: TrainConfig,

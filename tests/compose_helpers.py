@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
+from adapter_xfer.artifacts import write_meta
 from adapter_xfer.formats import get_format
 from adapter_xfer.methods import is_param_of
 from adapter_xfer.modeling import base_identity, load_model
-from adapter_xfer.stages import write_meta
 from adapter_xfer.tasks import get_task
 
 

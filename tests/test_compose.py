@@ -14,6 +14,7 @@ import torch
 from adapters.composition import Fuse, Stack
 
 from adapter_xfer.adapter_sources import resolve_sources
+from adapter_xfer.artifacts import write_meta
 from adapter_xfer.cli import main
 from adapter_xfer.data import load_split
 from adapter_xfer.errors import UserError
@@ -23,7 +24,6 @@ from adapter_xfer.modeling import base_identity, load_model
 from adapter_xfer.pipeline import load_pipeline
 from adapter_xfer.results import read_results
 from adapter_xfer.setup_spec import parse_setup
-from adapter_xfer.stages import write_meta
 from adapter_xfer.tasks import get_task
 from adapter_xfer.zero_shot import predict
 from tests.compose_helpers import build_exports, perturb
@@ -69,7 +69,7 @@ def test_pretrained_language_adapter_from_a_run_folder(run_dir, tiny_checkpoint)
     """`lang_adapters.pretrained` resolves like every source: a run folder offers its language adapters."""
     from safetensors.torch import load_file
 
-    from adapter_xfer.stages import load_pretrained_lang_adapter
+    from adapter_xfer.artifacts import load_pretrained_lang_adapter
 
     model = load_model(tiny_checkpoint)
     load_pretrained_lang_adapter(model, str(run_dir), "lang_de", base_identity(model, "tiny"))

@@ -47,8 +47,8 @@ def runs(demo_data, tiny_checkpoint, tmp_path_factory):
 
 def _model_with_run_adapters(run: Path, checkpoint: str, artifacts: bool = True):
     """adapter_xfer's own assembly of a run: its language adapters (and the artifacts' task adapters)."""
+    from adapter_xfer.artifacts import load_adapter_into, load_stacked
     from adapter_xfer.modeling import base_identity, load_model
-    from adapter_xfer.stages import load_adapter_into, load_stacked
 
     results = read_results(run)
     model = load_model(checkpoint)
@@ -63,7 +63,7 @@ def _fusion_run(chain: Path, run: Path, checkpoint: str) -> Path:
     """A run folder in the fusion method's layout: Stack(lang, Fuse(task_mnli, task_pawsx)) + head."""
     from adapters.composition import Fuse
 
-    from adapter_xfer.stages import load_adapter_into, write_meta
+    from adapter_xfer.artifacts import load_adapter_into, write_meta
 
     model, identity, _ = _model_with_run_adapters(chain, checkpoint, artifacts=False)
     stage = next(s for s in read_results(chain)["stages"] if s["kind"] == "intermediate")
@@ -168,7 +168,7 @@ def test_exports_give_adapter_xfer_logits_in_plain_adapters(runs, exported, tiny
     for lang in ("en", "de"):
         expected[f"chain/{lang}"] = _reference_logits(model, Stack(f"lang_{lang}", *names), names[-1], inputs)
     model, identity, _ = _model_with_run_adapters(fusion, tiny_checkpoint, artifacts=False)
-    from adapter_xfer.stages import load_adapter_into
+    from adapter_xfer.artifacts import load_adapter_into
 
     for name in ("task_mnli", "task_pawsx"):
         load_adapter_into(model, fusion / "artifacts", name, identity)

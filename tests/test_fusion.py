@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from adapter_xfer.artifacts import load_adapter_into, load_stacked, save_task_artifact, write_meta
 from adapter_xfer.cli import main
 from adapter_xfer.config import load_config
 from adapter_xfer.errors import UserError
@@ -14,7 +15,6 @@ from adapter_xfer.methods import METHODS, activate
 from adapter_xfer.modeling import base_identity, load_model
 from adapter_xfer.results import read_results
 from adapter_xfer.run import validate
-from adapter_xfer.stages import load_adapter_into, load_stacked, save_task_artifact, write_meta
 from adapter_xfer.train import default_loss
 from tests.test_methods import FUSED, TASK, base_state, logits, perturb, prepared, records, train_a_little
 

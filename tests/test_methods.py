@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adapter_xfer.artifacts import load_adapter_into, write_meta
 from adapter_xfer.config import AdapterConfig, LangAdapterConfig, TrainConfig
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
@@ -12,7 +13,6 @@ from adapter_xfer.fusion import add_fusion
 from adapter_xfer.lang_adapters import add_language_adapter
 from adapter_xfer.methods import METHODS, activate, add_task_adapter
 from adapter_xfer.modeling import base_identity, is_adapter_param
-from adapter_xfer.stages import load_adapter_into, write_meta
 from adapter_xfer.tasks import TASKS
 from adapter_xfer.train import fit
 
