@@ -168,11 +168,31 @@ def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, d
     return json.loads((folder / "state.json").read_text()), best
 
 
-def _check_gradients(model: nn.Module) -> None:
-    """Trainable means receives a gradient: anything else breaks DDP and the parameter counts."""
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    if missing:
-        raise RuntimeError(f"{len(missing)} trainable parameters received no gradient, e.g. {missing[:3]}")
+class _GradientAudit:
+    """Trainable means receives a gradient: anything else breaks DDP and the parameter counts.
+
+    A plain stage is checked after its first backward pass. In a mixture each step trains one part
+    (one task's head, or the MLM head), so the check waits until every part has had a step and then
+    compares the union of the parameters that received a gradient with the trainable ones.
+    """
+
+    def __init__(self, groups: list[int] | None, mixture: bool):
+        self.pending = set(groups) if mixture and groups else None
+        self.touched: set[str] = set()
+        self.done = False
+
+    def after_backward(self, model: nn.Module, group: int | None) -> None:
+        if self.done:
+            return
+        self.touched |= {n for n, p in model.named_parameters() if p.grad is not None}
+        if self.pending is not None:
+            self.pending.discard(group)
+            if self.pending:
+                return
+        self.done = True
+        missing = [n for n, p in model.named_parameters() if p.requires_grad and n not in self.touched]
+        if missing:
+            raise RuntimeError(f"{len(missing)} trainable parameters received no gradient, e.g. {missing[:3]}")
 
 
 @dataclass(frozen=True)
@@ -252,7 +272,8 @@ def fit(
             checkpoint with another fingerprint is refused rather than silently mixed in.
         group_weights: sampling probability per `group` (multi-task mixtures). Each step then uses
             one group's head, so the other heads get no gradient in that step: DDP is told to expect
-            unused parameters, and the every-parameter-has-a-gradient check is skipped.
+            unused parameters, and every trainable parameter must have had a gradient once every
+            group has had a step.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -271,18 +292,19 @@ def fit(
     bar = tqdm(total=plan.total, initial=state["step"], desc=desc, disable=not accelerator.is_main_process,
                file=sys.stderr, dynamic_ncols=True, mininterval=1.0)  # fmt: skip
     first_step, order = state["step"], (-1, [])
+    audit = _GradientAudit(groups, mixture=group_weights is not None)
     model.train()
     while state["step"] < plan.total:
         epoch, within = divmod(state["step"], plan.steps_per_epoch)
         if order[0] != epoch:
             order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch, groups, group_weights, world))
         torch.manual_seed(seed * 1_000_003 + state["step"] * world + rank)  # dropout, masking: f(seed, step, rank)
-        batch = collate([features[i] for i in order[1][within * world + rank]])
+        indices = order[1][within * world + rank]
+        batch = collate([features[i] for i in indices])
         with accelerator.autocast():
             loss = wrapped(**{k: v.to(accelerator.device) for k, v in batch.items()})
         accelerator.backward(loss)
-        if state["step"] == first_step and group_weights is None:
-            _check_gradients(model)
+        audit.after_backward(model, groups[indices[0]] if groups else None)
         if schedule.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)
         optimizer.step()

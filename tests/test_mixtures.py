@@ -44,6 +44,64 @@ def test_weighted_batch_order_keeps_groups_per_step_and_follows_the_weights():
     assert drawn[2] * 2 > 25
 
 
+def two_task_mixture(model, tokenizer, extra_head: bool = False):
+    """A prepared adapter model (tests.test_methods.prepared) with a second pair-classification head:
+    features in two groups, one per head, and the mixture's collate and objective. With
+    `extra_head`, a third trainable head that no group uses (a wrongly trainable parameter)."""
+    from adapters.composition import Stack
+
+    from adapter_xfer.formats import get_format
+    from adapter_xfer.methods import is_param_of
+    from adapter_xfer.mixtures import _objective
+    from tests.test_methods import TASK, records
+
+    fmt = get_format("pair_classification")
+    heads = ["task_demo", "task_other", *(["task_unused"] if extra_head else [])]
+    for head in heads[1:]:
+        fmt.add_head(model, head, TASK)
+    for name, param in model.named_parameters():
+        param.requires_grad |= any(is_param_of(name, head) for head in heads[1:])
+    part = fmt.preprocess(records(), tokenizer, TASK, 32)
+    features = [{**f, "group": group} for group in (0, 1) for f in part]
+
+    def collate(batch):
+        return {**fmt.collate(batch, tokenizer), "mix_group": torch.tensor(batch[0]["group"])}
+
+    setup = Stack("lang_en", "task_demo")
+    return features, collate, _objective([(setup, "task_demo"), (setup, "task_other")], 2)
+
+
+def _fit_mixture(model, tokenizer, checkpoint_dir=None, stop_after=0, extra_head=False):
+    from adapter_xfer.config import TrainConfig
+    from adapter_xfer.train import fit
+
+    features, collate, loss = two_task_mixture(model, tokenizer, extra_head)
+    schedule = TrainConfig(max_steps=10, batch_size=4, learning_rate=5e-3, eval_steps=3,
+                           stop_after_steps=stop_after)  # fmt: skip
+    return fit(model, features, collate, schedule, seed=11, loss_fn=loss, checkpoint_dir=checkpoint_dir,
+               group_weights=[0.3, 0.7])  # fmt: skip
+
+
+def test_mixture_resume_after_kill_equals_uninterrupted(tiny_checkpoint, tiny_tokenizer, tmp_path):
+    from tests.test_train import _fresh
+
+    straight = _fresh(tiny_checkpoint, "adapter")
+    _fit_mixture(straight, tiny_tokenizer)
+    stopped = _fit_mixture(_fresh(tiny_checkpoint, "adapter"), tiny_tokenizer, tmp_path, stop_after=4)
+    assert not stopped.completed and stopped.steps == 4
+    resumed = _fresh(tiny_checkpoint, "adapter")  # a new process: nothing kept in memory
+    assert _fit_mixture(resumed, tiny_tokenizer, tmp_path).completed
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_trainable_parameter_no_part_uses_is_refused(tiny_checkpoint, tiny_tokenizer):
+    from tests.test_train import _fresh
+
+    with pytest.raises(RuntimeError, match=r"received no gradient.*task_unused"):
+        _fit_mixture(_fresh(tiny_checkpoint, "adapter"), tiny_tokenizer, extra_head=True)
+
+
 def spy_on_fit(monkeypatch) -> dict:
     """Snapshot every head and adapter parameter around the mixture's `fit` (stages' own binding of
     `fit` is left alone, so only the mixture is observed)."""
@@ -95,10 +153,19 @@ def test_continued_mlm_runs_under_each_languages_adapter(monkeypatch, tmp_path):
         return real_loss(model, batch)
 
     monkeypatch.setattr(adapter_xfer.lang_adapters, "masked_lm_loss", masked_lm_loss)
+    task_steps = []
+    real_default = adapter_xfer.train.default_loss
+
+    def default_loss(model, batch):
+        task_steps.append(1)
+        return real_default(model, batch)
+
+    monkeypatch.setattr(adapter_xfer.train, "default_loss", default_loss)  # the mixture binds it at build
     args = [*TINY, "train.max_steps=12", "mixture.mlm_rate=0.6", f"output_dir={tmp_path / 'run'}",
             f"cache_dir={tmp_path / 'cache'}"]  # fmt: skip
     assert main(["train", "configs/examples/mlm_mixing.yaml", *args]) == 0
-    assert set(languages) == {"lang_en", "lang_de"} and len(languages) < 12  # task steps too
+    assert set(languages) == {"lang_en", "lang_de"}
+    assert len(languages) + len(task_steps) == 12 and 0.3 <= len(languages) / 12 <= 0.9  # rate 0.6
     assert seen["weights"] == pytest.approx([0.4, 0.3, 0.3])
     assert changed(seen, ".task_mnli.") and changed(seen, "heads.task_mnli.")
     assert not changed(seen, "heads.default.")  # the checkpoint's MLM head stays frozen
