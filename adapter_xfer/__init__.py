@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 # Imported lazily: `adapter-xfer ls` and `--help` should not pay for torch and transformers.
 _API = {
     "load_config": ("adapter_xfer.config", "load_config"),
-    "validate": ("adapter_xfer.run", "validate"),
+    "validate": ("adapter_xfer.plan", "validate"),
     "train": ("adapter_xfer.run", "train_run"),
     "evaluate": ("adapter_xfer.run", "eval_run"),
     "score": ("adapter_xfer.scoring", "score_file"),

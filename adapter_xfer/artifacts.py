@@ -27,6 +27,7 @@ def write_meta(folder: Path, identity: BaseIdentity, **fields: Any) -> None:
 
 
 def read_meta(folder: Path) -> dict:
+    """The `adapter_xfer.json` beside a saved artifact (base identity and what it is)."""
     path = Path(folder) / META_FILE
     if not path.is_file():
         raise UserError(f"{folder} is not an adapter_xfer artifact (no {META_FILE})")

@@ -33,7 +33,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from adapter_xfer.config import load_config
-    from adapter_xfer.run import validate
+    from adapter_xfer.plan import validate
 
     config = load_config(args.config, args.overrides)
     for stage in validate(config):

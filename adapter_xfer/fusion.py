@@ -60,8 +60,9 @@ def with_regularization(loss_fn: LossFn) -> LossFn:
 class AttentionRecorder:
     """Sums of fusion attention per (fusion, layer, adapter) over evaluation examples.
 
-    Each example contributes the mean over its non-padding tokens, so long and short examples count
-    alike; `means()` divides by the number of examples.
+    Each model input contributes the mean over its non-padding tokens, so long and short inputs count
+    alike; `means()` divides by the number of inputs. A model input is an example for classification
+    and tagging, one choice for multiple choice, one window for QA over long contexts.
     """
 
     def __init__(self) -> None:

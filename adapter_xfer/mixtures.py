@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from adapter_xfer.config import AdapterConfig, TrainConfig
+from adapter_xfer.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def _features(ctx, tasks, schedule: TrainConfig, plan: MixturePlan, tokenizer) -
         for offset, lang in enumerate(plan.mlm_languages):
             lines = load_raw_text(lang, ctx.data_dir)[:per_language]
             part = mlm_features(lines, tokenizer, schedule.max_seq_length)
+            if not part:  # an empty part would silently drop out of the sampling
+                raise UserError(f"mixture.mlm_languages: the raw text of '{lang}' has no usable line")
             features += [{**f, "group": len(tasks) + offset} for f in part]
     return features, sizes
 

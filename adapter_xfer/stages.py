@@ -59,6 +59,7 @@ class Context:
 
 
 def is_main_process() -> bool:
+    """Whether this process writes shared files (the only one, or rank 0 of several)."""
     return process_state().is_main_process
 
 

@@ -13,8 +13,8 @@ from adapter_xfer.errors import UserError
 from adapter_xfer.fusion import AttentionRecorder, fusion_name, recording_attention, with_regularization
 from adapter_xfer.methods import METHODS, activate
 from adapter_xfer.modeling import base_identity, load_model
+from adapter_xfer.plan import validate
 from adapter_xfer.results import read_results
-from adapter_xfer.run import validate
 from adapter_xfer.train import default_loss
 from tests.test_methods import FUSED, TASK, base_state, logits, perturb, prepared, records, train_a_little
 

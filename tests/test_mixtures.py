@@ -13,8 +13,8 @@ from adapter_xfer.cli import main
 from adapter_xfer.config import load_config
 from adapter_xfer.errors import UserError
 from adapter_xfer.mixtures import MixturePlan, mixture_weights, task_weights
+from adapter_xfer.plan import validate
 from adapter_xfer.results import read_results
-from adapter_xfer.run import validate
 from adapter_xfer.train import batch_order
 
 TINY = ["model=tiny", "train.max_seq_length=32", "train.batch_size=4", "lang_adapters.max_steps=2",
