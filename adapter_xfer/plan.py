@@ -77,7 +77,7 @@ def validate(config: ExperimentConfig) -> list[str]:
     stages += [f"intermediate: {' + '.join(step)} ({stage_method(method).name}{mlm})"
                for step in intermediate_steps(config, task)]  # fmt: skip
     if trainable:
-        fused = f" over a fusion of {', '.join(t.name for t in chain)}" if method.fuses else ""
+        fused = f", fusing {', '.join(t.name for t in chain)}" if method.fuses else ""
         stages.append(f"target: {task.name} trained on {train_data.name} ({method.name}{fused})")
     stages.append("zero-shot evaluation")
     return stages

@@ -96,6 +96,19 @@ def _fmt(value: Any) -> str:
     return f"{value:.1f}" if isinstance(value, int | float) and value == value else "-"  # None, NaN: "-"
 
 
+def chain_text(run: dict[str, Any]) -> str:
+    """How a run reached its target: `mnli > pawsx` (sequential), `mnli + squad > pawsx` (joint),
+    `fuse(mnli, squad) > pawsx` (AdapterFusion); `(+mlm)` marks stages with masked LM mixed in."""
+    steps, mixture = list(run.get("intermediate", [])), run.get("config", {}).get("mixture", {})
+    if steps and run.get("method") == "fusion":
+        steps = [f"fuse({', '.join(steps)})"]
+    elif steps and mixture.get("joint"):
+        steps = [" + ".join(steps)]
+    if mixture.get("mlm_rate"):
+        steps = [f"{step} (+mlm)" for step in steps]
+    return " > ".join([*steps, run["task"]])
+
+
 def markdown_table(runs: list[dict[str, Any]]) -> str:
     """A Markdown table of runs: one row per run, one column per language, then the averages."""
     languages = sorted({lang for run in runs for lang in run["per_language"]}, key=lambda x: (x != "en", x))
@@ -104,7 +117,7 @@ def markdown_table(runs: list[dict[str, Any]]) -> str:
     for run in runs:
         metric = run.get("metric", "accuracy")
         cells = [run["per_language"].get(lang, {}).get(metric) for lang in languages]
-        chain = " > ".join([*run.get("intermediate", []), run["task"]])
+        chain = chain_text(run)
         row = [run["run_id"], run["task"], run["method"], chain, metric, *map(_fmt, cells),
                _fmt(run["average"]), _fmt(run["average_zero_shot"])]  # fmt: skip
         lines.append("| " + " | ".join(row) + " |")

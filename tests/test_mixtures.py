@@ -187,3 +187,16 @@ def test_mixtures_that_cannot_work_are_refused(overrides, message):
 def test_mixture_values_out_of_range_are_refused(override):
     with pytest.raises(UserError, match=override.split("=")[0].replace(".", r"\.")):
         load_config("configs/examples/joint_multitask.yaml", [override])
+
+
+@pytest.mark.parametrize("method, mixture, expected", [
+    ("adapter", {}, "mnli > squad > pawsx"),
+    ("fusion", {}, "fuse(mnli, squad) > pawsx"),
+    ("adapter", {"joint": True}, "mnli + squad > pawsx"),
+    ("full_ft", {"joint": True, "mlm_rate": 0.2}, "mnli + squad (+mlm) > pawsx"),
+])  # fmt: skip
+def test_reports_name_how_the_target_was_reached(method, mixture, expected):
+    from adapter_xfer.results import chain_text
+
+    run = {"task": "pawsx", "method": method, "intermediate": ["mnli", "squad"], "config": {"mixture": mixture}}
+    assert chain_text(run) == expected
