@@ -7,8 +7,11 @@ Anywhere an adapter is named (`--adapters`, `load_pipeline(adapters=...)`, `serv
   folder of such folders (e.g. `hub_exports/`);
 - a Hugging Face Hub repository id (`AdapterHub/xlm-roberta-base-sw-wiki_pfeiffer`), fetched through
   the Hub cache, so `HF_HUB_OFFLINE=1` serves what the cache holds.
-`NAME=SOURCE` loads a single-adapter source under `NAME`. Every source becomes a folder on disk and
-goes through one loader; a recorded base identity that differs from the model's is a `UserError`.
+`NAME=SOURCE` loads a single-adapter source under `NAME` (only when NAME is an adapter name and the
+whole string is not an existing path, so `runs/lr=1e-4` is a folder). Every source becomes a folder on
+disk and goes through one loader; a recorded base identity that differs from the model's is a
+`UserError`. Adapters without one (AdapterHub's) are checked by the `model_name` their config names,
+with a warning only, since a local copy of the same model goes by another name.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,10 @@ HEAD_CONFIG = "head_config.json"
 SETUP_BUNDLE = "adapter_setup.json"  # written by `save_adapter_setup`
 # AdapterHub's Wikipedia language adapters: `<model>-<lang>-wiki_pfeiffer` (and similar suffixes).
 _HUB_LANG = re.compile(r"-(?P<lang>[a-z]{2,3})-wiki_[a-z_]+$")
+
+
+class UnknownAdapter(UserError):
+    """A name no source offers (`serve` answers 404 for it)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class Catalogue:
     def get(self, name: str) -> AdapterEntry:
         if name not in self.entries:
             known = ", ".join(sorted(self.entries)) or "none"
-            raise UserError(f"unknown adapter '{name}' (the sources offer: {known})")
+            raise UnknownAdapter(f"unknown adapter '{name}' (the sources offer: {known})")
         return self.entries[name]
 
 
@@ -173,10 +181,21 @@ def _add_source(catalogue: Catalogue, source: str, name: str | None = None) -> N
         catalogue.max_length = catalogue.max_length or many.max_length
     elif folder.is_dir():
         catalogue.add(_entry(folder, source, name))
-    elif source.startswith((".", "/", "~")) or source.count("/") != 1:
+    elif source.startswith((".", "/", "~")) or source.count("/") != 1 or not _valid_repo_id(source):
         raise UserError(f"adapter source not found: {source} (a run folder, an export folder or a Hub id)")
     else:
         catalogue.add(_entry(hub_snapshot(source), source, name))
+
+
+def _valid_repo_id(source: str) -> bool:
+    """Whether `source` could name a Hub repository (`runs/lr=1e-4` cannot: it is a missing folder)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
 
 
 def resolve_sources(sources: list[str] | tuple[str, ...]) -> Catalogue:
@@ -184,16 +203,52 @@ def resolve_sources(sources: list[str] | tuple[str, ...]) -> Catalogue:
     catalogue = Catalogue()
     for spec in sources:
         name, sep, source = spec.partition("=")
-        if sep and not name.isidentifier() and "," not in name:
-            raise UserError(f"--adapters {spec}: '{name}' is not a valid adapter name")
-        _add_source(catalogue, source if sep else spec, name if sep else None)
+        # `runs/lr=1e-4` is a folder, not NAME=SOURCE: a name is identifiers (a fusion: joined by commas)
+        named = sep and all(part.isidentifier() for part in name.split(",")) and not Path(spec).expanduser().exists()
+        _add_source(catalogue, source if named else spec, name if named else None)
     return catalogue
 
 
-def load_entry(model, entry: AdapterEntry, identity: BaseIdentity | None) -> None:
-    """Load one catalogue entry into `model` (checking the recorded base identity, if any)."""
+def public_model_name(name: str) -> str | None:
+    """The Hub id a model name stands for, or None where it has no public identity (`tiny`, `random:...`,
+    named offline models, local folders and paths)."""
+    from adapter_xfer.offline_models import is_offline_model
+    from adapter_xfer.tiny import TINY_NAME
+
+    if not name or name == TINY_NAME or ":" in name or is_offline_model(name) or Path(name).expanduser().exists():
+        return None
+    return None if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name else name
+
+
+def base_model_warning(entry: AdapterEntry, model_name: str) -> str | None:
+    """A warning when an adapter without adapter_xfer.json names another base model in its config.
+
+    Compared by the repository name without its owner: AdapterHub configs say `xlm-roberta-base`
+    where the Hub now says `FacebookAI/xlm-roberta-base`.
+    """
+    config = entry.path / ADAPTER_CONFIG
+    if entry.identity is not None or not config.is_file():
+        return None
+    trained_on = _read_json(config).get("model_name")
+    ours = public_model_name(model_name)
+    theirs = public_model_name(trained_on) if isinstance(trained_on, str) else None
+    if ours is None or theirs is None or ours.split("/")[-1].lower() == theirs.split("/")[-1].lower():
+        return None
+    return (f"warning: adapter {entry.name} ({entry.source}) was trained on {theirs}, not {ours}; "
+            "its outputs may be meaningless")  # fmt: skip
+
+
+def load_entry(model, entry: AdapterEntry, identity: BaseIdentity | None, model_name: str | None = None) -> None:
+    """Load one catalogue entry into `model` (checking the recorded base identity, if any).
+
+    `model_name` is the name the user gave the model; it is compared, with a warning on stderr, to the
+    base model an adapter without adapter_xfer.json names in its config.
+    """
     if identity is not None and entry.identity is not None:
         check_identity(entry.identity, identity, f"adapter {entry.name} ({entry.source})")
+    warning = base_model_warning(entry, model_name) if model_name else None
+    if warning:
+        print(warning, file=sys.stderr)
     safetensors = any(entry.path.glob("*.safetensors"))
     try:
         if entry.kind == "fusion":

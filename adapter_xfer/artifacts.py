@@ -48,7 +48,7 @@ def load_pretrained_lang_adapter(model, source: str, name: str, identity: BaseId
     """
     from adapter_xfer.adapter_sources import load_entry, resolve_sources
 
-    load_entry(model, resolve_sources([f"{name}={source}"]).get(name), identity)
+    load_entry(model, resolve_sources([f"{name}={source}"]).get(name), identity, model_name=identity.name)
 
 
 SETUP_FILE = "setup.json"

@@ -33,7 +33,12 @@ def find_token() -> str | None:
 
 
 def upload_plan(folders: list[Path]) -> list[tuple[str, Path]]:
-    """(path in the repository, local file) for every file of an export, sorted by repository path."""
+    """(path in the repository, local file) for every file of an export, sorted by repository path.
+
+    Raises:
+        UserError: two local files would land on the same repository path (one would silently
+            replace the other on the Hub), e.g. two exports both holding `lang/lang_de/`.
+    """
     plan: dict[str, Path] = {}
     for folder in folders:
         if folder.parent.name == "setup" or len(folders) == 1:
@@ -41,7 +46,10 @@ def upload_plan(folders: list[Path]) -> list[tuple[str, Path]]:
         else:  # hub_exports/<kind>/<name>/<adapter> -> <kind>/<adapter>/
             prefix = f"{folder.parent.parent.name}/{folder.name}/"
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            plan[prefix + path.relative_to(folder).as_posix()] = path
+            key = prefix + path.relative_to(folder).as_posix()
+            if key in plan:
+                raise UserError(f"--push: {plan[key]} and {path} would both be uploaded as {key}; push them separately")
+            plan[key] = path
     return sorted(plan.items())
 
 

@@ -8,6 +8,7 @@ language adapter of the active setup. The `predict` and `serve` verbs are built 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from adapter_xfer.adapter_sources import Catalogue, load_entry, resolve_sources
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import Format, get_format
 from adapter_xfer.modeling import BaseIdentity, base_identity, load_model, load_tokenizer, resolve_checkpoint
-from adapter_xfer.setup_spec import SetupSpec, parse_setup
+from adapter_xfer.setup_spec import SetupSpec, canonical_yaml, parse_setup
 from adapter_xfer.tasks import Task, get_task
 
 # Fields a record must carry per format (ids are optional: the 0-based position stands in).
 INPUT_FIELDS = {"pair_classification": ("text_a", "text_b"), "classification": ("text_a",),
                 "tagging": ("tokens",), "span_qa": ("question", "context"), "multiple_choice": ()}  # fmt: skip
+# Text fields a format reads when present (the required ones above are checked as well).
+OPTIONAL_TEXT = {"multiple_choice": ("context", "question")}
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Backbone:
     catalogue: Catalogue
     loaded: set[str] = field(default_factory=set)
     _identity: BaseIdentity | None = None
+    # `ensure` may run in one thread while `/health` lists `loaded` in another: adds and reads take it.
+    _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def identity(self) -> BaseIdentity:
@@ -46,8 +51,14 @@ class Backbone:
         for name in names:
             if name not in self.loaded:
                 entry = self.catalogue.get(name)
-                load_entry(self.model, entry, self.identity if entry.identity else None)
-                self.loaded.add(name)
+                load_entry(self.model, entry, self.identity if entry.identity else None, self.name)
+                with self._loaded_lock:
+                    self.loaded.add(name)
+
+    def loaded_names(self) -> list[str]:
+        """The names loaded so far, sorted (a snapshot, safe while another thread loads more)."""
+        with self._loaded_lock:
+            return sorted(self.loaded)
 
 
 def load_backbone(model: str, adapters: list[str] | tuple[str, ...] | Catalogue = ()) -> Backbone:
@@ -66,6 +77,22 @@ def head_of(spec: SetupSpec, backbone: Backbone) -> str:
     if len(candidates) == 1:
         return candidates[0]
     raise UserError(f"setup {spec.describe()}: no adapter on top to take the head from; add head: task_<x>")
+
+
+def check_recorded(spec: SetupSpec, head: str, catalogue: Catalogue) -> None:
+    """Refuse a setup that composes a run's head over other layers than the run did.
+
+    The head was trained on top of the run's layers (e.g. `Stack(lang, task_mnli, task_pawsx)` for
+    `adapter.chain=stack`, or a Fuse with no `task_pawsx` adapter at all), so the shorthand's
+    `Stack(lang, task_pawsx)` would predict something the run never did. `serve` uses the recorded
+    setup itself; `predict` must be given it, and the message spells it out.
+    """
+    recorded = catalogue.setups.get(head)
+    if recorded is None or parse_setup(recorded).layers == spec.layers:
+        return
+    raise UserError(f"setup {spec.describe()}: the run that trained head '{head}' composed it as "
+                    f"{canonical_yaml(recorded, spec.default_lang)}; pass that composition "
+                    "(--setup FILE.yaml)")  # fmt: skip
 
 
 def task_of(head: str, task: str | None) -> Task:
@@ -178,12 +205,45 @@ def check_records(records: list[Any], task: Task, where: str = "input") -> list[
         if missing:
             raise UserError(f"{where}: example {position} has no '{missing[0]}' (task '{task.name}' needs "
                             f"{', '.join(INPUT_FIELDS[task.format])})")  # fmt: skip
+        fault = _field_fault(record, task)
+        if fault:
+            raise UserError(f"{where}: example {position}: {fault}")
         record = {**record, "id": record.get("id", position)}
         if record["id"] in seen:
             raise UserError(f"{where}: id {record['id']!r} occurs twice")
         seen.add(record["id"])
         out.append(record)
     return out
+
+
+def _field_fault(record: dict, task: Task) -> str | None:
+    """What is wrong with the types of a record's input fields, or None.
+
+    Formats index into these fields without checking (a string `tokens` would be tagged per
+    character), so the types are checked here, where the message can name the field.
+    """
+    fmt = task.format
+    texts = [f for f in INPUT_FIELDS.get(fmt, ()) if f != "tokens"]
+    texts += [f for f in OPTIONAL_TEXT.get(fmt, ()) if record.get(f) is not None]
+    for name in texts:
+        if not isinstance(record[name], str):
+            return f"'{name}' must be a string, not {type(record[name]).__name__}"
+    if fmt == "tagging" and not _strings(record["tokens"]):
+        return "'tokens' must be a non-empty list of strings (the words)"
+    if fmt == "multiple_choice":
+        from adapter_xfer.formats.multiple_choice import num_choices
+
+        if "choices" in record:
+            return None if _strings(record["choices"]) else "'choices' must be a non-empty list of strings"
+        for name in (f"choice{i}" for i in range(num_choices(task))):
+            if not isinstance(record.get(name), str):
+                return f"'{name}' must be a string (or give 'choices', a list of strings)"
+    return None
+
+
+def _strings(value: Any) -> bool:
+    """A non-empty list of strings."""
+    return isinstance(value, list) and bool(value) and all(isinstance(x, str) for x in value)
 
 
 def load_pipeline(model: str, setup: str | Path | dict, adapters: list[str] | tuple[str, ...] | Catalogue = (),
@@ -203,6 +263,7 @@ def load_pipeline(model: str, setup: str | Path | dict, adapters: list[str] | tu
     backbone = backbone or load_backbone(model, adapters)
     spec = parse_setup(setup)
     head = head_of(spec, backbone)
+    check_recorded(spec, head, backbone.catalogue)
     resolved = task_of(head, task)
     length = max_length or backbone.catalogue.max_length or 128
     pipe = Pipeline(backbone, resolved, spec, head, length, batch_size, merge_lora)

@@ -56,6 +56,24 @@ class SetupSpec:
         return str(self.compose(lang)) if (lang or self.default_lang or not self.uses_lang) else str(self.layers)
 
 
+def canonical_yaml(setup: dict, lang: str | None = None) -> str:
+    """A canonical composition as one line of flow YAML that `--setup FILE.yaml` reads back.
+
+    With `lang`, the language slot is filled (`lang_de`); without, it is quoted, since a bare
+    `lang_{lang}` inside `[...]` is not valid YAML.
+    """
+
+    def item(x: Any) -> str:
+        if isinstance(x, dict):
+            return "{fuse: [" + ", ".join(map(str, x["fuse"])) + "]}"
+        if x == LANG_SLOT:
+            return f"lang_{lang}" if lang else f'"{LANG_SLOT}"'
+        return str(x)
+
+    head = f", head: {setup['head']}" if setup.get("head") else ""
+    return "{stack: [" + ", ".join(item(x) for x in setup["stack"]) + "]" + head + "}"
+
+
 def parse_shorthand(text: str) -> dict:
     """`"lang=sw task=panx"` -> `{stack: [lang_sw, task_panx]}` (`lang` optional, `task` required)."""
     pairs = {}

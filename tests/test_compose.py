@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 
 import pytest
 import torch
 from adapters.composition import Fuse, Stack
 
-from adapter_xfer.adapter_sources import resolve_sources
+from adapter_xfer.adapter_sources import base_model_warning, load_entry, resolve_sources
 from adapter_xfer.artifacts import write_meta
 from adapter_xfer.cli import main
 from adapter_xfer.data import load_split
@@ -21,8 +22,9 @@ from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.io_utils import atomic_write_json, atomic_write_jsonl, read_jsonl
 from adapter_xfer.modeling import base_identity, load_model
-from adapter_xfer.pipeline import load_pipeline
+from adapter_xfer.pipeline import check_records, load_backbone, load_pipeline
 from adapter_xfer.results import read_results
+from adapter_xfer.serving import Server
 from adapter_xfer.setup_spec import parse_setup
 from adapter_xfer.tasks import get_task
 from adapter_xfer.zero_shot import predict
@@ -45,6 +47,16 @@ def run_dir(demo_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def stack_run(run_dir, demo_data):
+    """A tiny `adapter.chain=stack` run, Stack(lang, task_mnli, task_pawsx), reusing run_dir's language adapters."""
+    root = run_dir.parent
+    (root / "stack.yaml").write_text("task: pawsx\nintermediate: [mnli]\nadapter:\n  chain: stack\n")
+    args = ["method=adapter", f"data_dir={demo_data}", f"output_dir={root / 'stack'}", f"cache_dir={root / 'cache'}"]
+    assert main(["train", str(root / "stack.yaml"), *args, *FAST]) == 0
+    return root / "stack"
+
+
+@pytest.fixture(scope="module")
 def panx(tiny_checkpoint, tmp_path_factory):
     root = tmp_path_factory.mktemp("panx_exports")
     return root, build_exports(tiny_checkpoint, root, "panx")
@@ -63,6 +75,32 @@ def test_predict_then_score_reproduces_the_run(run_dir, demo_data, tmp_path, cap
                  "--predictions", "-", "--max-examples", "24"]) == 0  # fmt: skip
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scored["accuracy"] == read_results(run_dir)["per_language"]["de"]["accuracy"]
+
+
+def _predict_run(run, setup: str, records, out) -> int:
+    return main(["predict", "--model", "tiny", "--setup", setup, "--adapters", str(run), "--input", str(records),
+                 "--output", str(out), "--batch-size", "5"])  # fmt: skip
+
+
+def test_a_stacked_chain_run_predicts_only_with_its_own_composition(stack_run, demo_data, tmp_path, capsys):
+    """The shorthand would drop task_mnli from under the head; predict refuses it and names the setup to use."""
+    records = load_split(get_task("pawsx"), "de", "test", demo_data, 24)
+    atomic_write_jsonl(tmp_path / "in.jsonl", [{"text_a": r["text_a"], "text_b": r["text_b"]} for r in records])
+    capsys.readouterr()
+    assert _predict_run(stack_run, "lang=de task=pawsx", tmp_path / "in.jsonl", tmp_path / "x.jsonl") == 2
+    err = capsys.readouterr().err
+    recorded = "{stack: [lang_de, task_mnli, task_pawsx], head: task_pawsx}"
+    assert err.count("\n") == 1 and recorded in err and not (tmp_path / "x.jsonl").exists()
+    (tmp_path / "setup.yaml").write_text(recorded + "\n")  # what the message says to pass
+    assert _predict_run(stack_run, str(tmp_path / "setup.yaml"), tmp_path / "in.jsonl", tmp_path / "pred.jsonl") == 0
+    expected = read_jsonl(stack_run / "predictions" / "pawsx.de.test.jsonl")
+    assert read_jsonl(tmp_path / "pred.jsonl") == expected
+    app = Server(load_backbone("tiny", [str(stack_run)]))  # serve composes the head as the run did, unasked
+    try:
+        answer = app.submit({"task": "pawsx", "lang": "de", "inputs": read_jsonl(tmp_path / "in.jsonl")})
+        assert answer.result(timeout=60) == {row["id"]: row["prediction"] for row in expected}
+    finally:
+        app.close()
 
 
 def test_pretrained_language_adapter_from_a_run_folder(run_dir, tiny_checkpoint):
@@ -256,7 +294,7 @@ def test_an_export_tree_offers_each_adapter_once(panx, tmp_path):
     assert resolve_sources([f"lang_de={tree}"]).entries.keys() == {"lang_de"}  # NAME picks from many
 
 
-def test_predict_a_fusion_run_reproduces_its_predictions(tmp_path):
+def test_predict_a_fusion_run_reproduces_its_predictions(tmp_path, capsys):
     """A real fusion run (Fuse of task adapters, head in artifacts/heads/): `predict` from its folder."""
     common = ["model=tiny", "train.max_steps=2", "train.max_seq_length=32", "lang_adapters.max_steps=2",
               "lang_adapters.max_seq_length=32", "eval.max_examples=8", f"data_dir={FIXTURES}",
@@ -265,8 +303,70 @@ def test_predict_a_fusion_run_reproduces_its_predictions(tmp_path):
     assert main(["train", "configs/examples/fusion.yaml", *common]) == 0
     task = get_task("pawsx")
     atomic_write_jsonl(tmp_path / "in.jsonl", load_split(task, "de", "dev", FIXTURES, 8))
+    capsys.readouterr()
+    assert main(["predict", "--model", "tiny", "--setup", "lang=de task=pawsx", "--adapters", str(tmp_path / "run"),
+                 "--input", str(tmp_path / "in.jsonl")]) == 2  # fmt: skip
+    err = capsys.readouterr().err  # the run has no task_pawsx adapter: only its head sits on the Fuse
+    assert err.count("\n") == 1 and "{stack: [lang_de, {fuse: [task_mnli, task_squad]}], head: task_pawsx}" in err
     (tmp_path / "setup.yaml").write_text("stack: [lang_de, {fuse: [task_mnli, task_squad]}]\n")
     assert main(["predict", "--model", "tiny", "--setup", str(tmp_path / "setup.yaml"), "--adapters",
                  str(tmp_path / "run"), "--input", str(tmp_path / "in.jsonl"),
                  "--output", str(tmp_path / "pred.jsonl")]) == 0  # fmt: skip
     assert read_jsonl(tmp_path / "pred.jsonl") == read_jsonl(tmp_path / "run" / "predictions" / "pawsx.de.dev.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("task", "record", "message"),
+    [
+        ("panx", {"tokens": "Das Wetter"}, "example 1: 'tokens' must be a non-empty list of strings"),
+        ("panx", {"tokens": [1, 2]}, "example 1: 'tokens' must be a non-empty list of strings"),
+        ("panx", {"tokens": []}, "example 1: 'tokens' must be a non-empty list of strings"),
+        ("pawsx", {"text_a": "Ein Satz.", "text_b": 5}, "example 1: 'text_b' must be a string, not int"),
+        ("xnli", {"text_a": ["Ein", "Satz"], "text_b": "x"}, "example 1: 'text_a' must be a string, not list"),
+        ("xquad", {"question": "Wer?", "context": {"text": "x"}}, "example 1: 'context' must be a string"),
+        ("xcopa", {"context": "c", "question": 3, "choice0": "a", "choice1": "b"}, "'question' must be a string"),
+        ("xcopa", {"context": "c", "question": "cause", "choice0": "a"}, "example 1: 'choice1' must be a string"),
+        ("xcopa", {"question": "cause", "choices": ["a", None]}, "'choices' must be a non-empty list of strings"),
+    ],
+)
+def test_input_fields_must_have_their_types(task, record, message):
+    pair = {"text_a": "a", "text_b": "b"}
+    good = {"panx": {"tokens": ["Hallo"]}, "pawsx": pair, "xnli": pair,
+            "xquad": {"question": "q", "context": "c"},
+            "xcopa": {"question": "cause", "choice0": "a", "choice1": "b"}}[task]  # fmt: skip
+    assert check_records([good], get_task(task)) == [{**good, "id": 0}]
+    with pytest.raises(UserError, match=re.escape(message)):
+        check_records([good, record], get_task(task))
+
+
+def test_a_folder_with_an_equals_sign_is_a_source(panx, tmp_path):
+    """`runs/lr=1e-4` is a path, not NAME=SOURCE; `lang_de=PATH` still names one adapter."""
+    _, folders = panx
+    folder = tmp_path / "lr=1e-4"
+    shutil.copytree(folders["lang_de"], folder)
+    assert list(resolve_sources([str(folder)]).entries) == ["lang_de"]
+    assert list(resolve_sources([f"lang_sw={folder}"]).entries) == ["lang_sw"]
+    with pytest.raises(UserError, match="adapter source not found: runs/lr=1e-4"):
+        resolve_sources(["runs/lr=1e-4"])
+
+
+def test_a_hub_adapter_for_another_base_model_warns(panx, tiny_model, tmp_path, monkeypatch, capsys):
+    """AdapterHub adapters carry no adapter_xfer.json: the config's model_name is compared, with a warning."""
+    _, folders = panx
+    hub_like = tmp_path / "hub_like"
+    shutil.copytree(folders["lang_de"], hub_like)
+    (hub_like / "adapter_xfer.json").unlink()
+    config = json.loads((hub_like / "adapter_config.json").read_text())
+    atomic_write_json(hub_like / "adapter_config.json", {**config, "model_name": "xlm-roberta-base"})
+    repo_id = "AdapterHub/xlm-roberta-base-de-wiki_pfeiffer"
+    _hub_cache(tmp_path / "hf" / "hub", repo_id, hub_like)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    entry = resolve_sources([repo_id]).get("lang_de")
+    for same_or_unknown in ("FacebookAI/xlm-roberta-base", "xlm-roberta-base", "tiny", str(tmp_path)):
+        assert base_model_warning(entry, same_or_unknown) is None
+    capsys.readouterr()
+    load_entry(tiny_model, entry, None, "google-bert/bert-base-multilingual-cased")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warning: adapter lang_de") and "trained on xlm-roberta-base" in err
+    assert "lang_de" in tiny_model.adapters_config  # a warning, not an error

@@ -471,3 +471,19 @@ def test_push_warns_about_non_commercial_training_data(exported, tmp_path, capsy
     assert "would upload" in streams.out
     hub.push_export("someone/ok", [folders["chain"][3]])
     assert "warning" not in capsys.readouterr().err
+
+
+def test_upload_plan_refuses_two_files_on_one_repository_path(tmp_path):
+    """Exports of two runs both hold `lang/<run>/lang_de/`: on the Hub one would silently replace the other."""
+    from adapter_xfer.errors import UserError
+
+    folders = [tmp_path / "hub_exports" / "lang" / run / "lang_de" for run in ("run1", "run2")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+    assert [p for p, _ in hub.upload_plan(folders[:1])] == ["adapter_config.json"]
+    (folders[1] / "adapter_config.json").rename(folders[1] / "other.json")
+    assert [p for p, _ in hub.upload_plan(folders)] == ["lang/lang_de/adapter_config.json", "lang/lang_de/other.json"]
+    (folders[1] / "other.json").rename(folders[1] / "adapter_config.json")
+    with pytest.raises(UserError, match=r"run1/lang_de/adapter_config\.json and .*run2/lang_de/adapter_config\.json"):
+        hub.upload_plan(folders)
