@@ -15,7 +15,7 @@ own. Each request is preprocessed and decoded on its own, so one request's bad i
 request. `adapters` 1.3.0 allows `Stack` inside `BatchSplit` (ALLOWED_NESTINGS), but with bottleneck
 adapters the result is wrong: `BatchSplit` runs the layer's `pre_block` (the original layer norm)
 and the nested `Stack` runs it again before its first adapter, so rows differ from the same setup
-served alone (max logit difference about 2 on tiny, even for `BatchSplit(s, s)`); it also applies
+served alone (by 1e-3 to 1 in the logits on tiny, depending on the adapters, even for `BatchSplit(s, s)`); it applies
 the invertible adapter of the first split's language to every row. `BatchSplit` of plain adapter
 names is exact, but a language adapter alone is not a task setup, so mixed setups are grouped.
 Merged LoRA is per setup, and setups change between groups, so the server never merges LoRA.
