@@ -105,6 +105,9 @@ def _validate_mixture(config: ExperimentConfig, task: Task, chain: list[Task]) -
         raise UserError("mixture.joint and method 'fusion' are alternatives (fusion needs one adapter per task)")
     if mixture.mlm_rate > 0 and not chain:
         raise UserError("mixture.mlm_rate mixes masked LM into intermediate training; there is no intermediate task")
+    if (mixture.joint or mixture.mlm_rate > 0) and config.adapter.train_languages:
+        raise UserError("adapter.train_languages and a mixture (mixture.joint, mixture.mlm_rate) are alternatives: "
+                        "a mixture's task steps run under lang_en, its MLM steps under their own language")  # fmt: skip
     if mixture.mlm_rate > 0 and config.data_dir is not None:
         for lang in mlm_languages(config, task):
             if not (path := raw_text_path(lang, config.data_dir)).is_file():
