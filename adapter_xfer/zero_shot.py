@@ -20,7 +20,8 @@ from adapter_xfer.tasks import Task
 
 @torch.no_grad()
 def predict(model, fmt: Format, records, tokenizer, task: Task, max_length: int, batch_size: int) -> dict:
-    """Predictions `{id: prediction}` for `records` with the currently active setup and head."""
+    """Predictions `{id: prediction}` for `records` with the currently active setup and head, in the
+    records' order (batches run sorted by length; files and pipes read better in input order)."""
     model.eval()
     if fmt.predict is not None:
         return fmt.predict(model, records, tokenizer, task, max_length, batch_size)
@@ -34,7 +35,9 @@ def predict(model, fmt: Format, records, tokenizer, task: Task, max_length: int,
         inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         result = model(**inputs)
         outputs.append({name: getattr(result, name).float().cpu() for name in fmt.outputs})
-    return fmt.decode(outputs, ordered, records, task)
+    decoded = fmt.decode(outputs, ordered, records, task)
+    in_order = {r["id"]: decoded[r["id"]] for r in records if "id" in r and r["id"] in decoded}
+    return in_order | {k: v for k, v in decoded.items() if k not in in_order}
 
 
 def score(task: Task, fmt: Format, predictions: dict, records, lang: str) -> dict[str, float]:

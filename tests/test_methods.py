@@ -162,3 +162,13 @@ def test_adapter_from_another_base_is_refused(tiny_model, tmp_path):
     (tmp_path / "task_demo" / "adapter_xfer.json").write_text(f'{{"base_model": {__import__("json").dumps(other)}}}')
     with pytest.raises(UserError, match="other-model"):
         load_adapter_into(model, tmp_path, "task_demo", identity)
+
+
+def test_predictions_come_back_in_input_order(tiny_model, tiny_tokenizer):
+    """Batches run sorted by length; the predictions (files, pipes) keep the records' order."""
+    from adapter_xfer.zero_shot import predict
+
+    model = prepared(tiny_model, "adapter")
+    rows = list(reversed(records()))  # ids descending, lengths mixed
+    predictions = predict(model, get_format("pair_classification"), rows, tiny_tokenizer, TASK, 32, 4)
+    assert list(predictions) == [r["id"] for r in rows]
