@@ -25,6 +25,10 @@ def validate(config: ExperimentConfig) -> list[str]:
     train_data = training_task(task)
     for step in [*chain, train_data, task]:
         get_format(step.format)
+    for step in chain:
+        if not get_format(step.format).trainable:
+            raise UserError(f"intermediate: '{step.name}' is evaluated only ({step.format}); "
+                            "intermediate tasks are trained")  # fmt: skip
     trainable = get_format(task.format).trainable
     train_steps = [*chain, train_data] if trainable else chain
     for lang in config.eval.languages:

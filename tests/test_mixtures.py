@@ -178,6 +178,7 @@ def test_continued_mlm_runs_under_each_languages_adapter(monkeypatch, tmp_path):
     (["intermediate=[]", "mixture.joint=false", "mixture.mlm_rate=0.2"], "no intermediate task"),
     (["mixture.mlm_rate=0.2", "mixture.mlm_languages=[zh]"], "no raw text for 'zh'"),
     (["adapter.train_languages=[de]"], "are alternatives: a mixture"),
+    (["intermediate=mnli,tatoeba"], "'tatoeba' is evaluated only"),
 ])  # fmt: skip
 def test_mixtures_that_cannot_work_are_refused(overrides, message):
     with pytest.raises(UserError, match=message):
