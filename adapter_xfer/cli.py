@@ -47,7 +47,10 @@ def _train(args: argparse.Namespace) -> int:
     from adapter_xfer.run import train_run
 
     outcome = train_run(load_config(args.config, args.overrides))
-    print(outcome.message)
+    from adapter_xfer.stages import is_main_process
+
+    if is_main_process():  # one line per run, not one per process
+        print(outcome.message)
     return 0
 
 

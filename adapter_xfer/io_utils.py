@@ -87,6 +87,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def file_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `.<folder>.lock` beside `folder`, so that processes sharing a cache
+    build the folder once (the others wait, then find it built)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; atomic_dir still keeps half-written folders away
+        yield
+        return
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def stable_hash(obj: Any, length: int = 16) -> str:
     """A short sha256 of a JSON-serialisable object (keys sorted), used for cache keys."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")

@@ -20,7 +20,6 @@ checked before anything is converted.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import importlib.util
 import json
@@ -28,13 +27,12 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapter_xfer.e5_format import LAYER_PARTS, E5File, build_precompiled_charsmap, read_e5_file
 from adapter_xfer.errors import UserError
-from adapter_xfer.io_utils import atomic_dir, atomic_write_json
+from adapter_xfer.io_utils import atomic_dir, atomic_write_json, file_lock
 
 CONVERTER_VERSION = 1  # bump when the conversion changes, so older caches are rebuilt
 MARKER = "adapter_xfer_source.json"
@@ -105,7 +103,7 @@ def prepare_offline_model(name: str, cache_root: str | Path | None = None, progr
     folder = (root / "models" / name).resolve()
     if cache_is_valid(folder, entry):
         return folder
-    with _build_lock(folder):
+    with file_lock(folder):
         if cache_is_valid(folder, entry):  # another process finished it while we waited
             return folder
         source = source_path(entry)
@@ -254,23 +252,6 @@ def build_tokenizer(e5: E5File):
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", e5.bos), ("</s>", e5.eos)]
     )
     return XLMRobertaTokenizerFast(tokenizer_object=tok, model_max_length=e5.header.max_positions, **SPECIAL_TOKENS)
-
-
-@contextlib.contextmanager
-def _build_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `<folder>.lock` so that concurrent first uses convert once."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; atomic_dir still keeps half-written folders away
-        yield
-        return
-    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_stale_builds(folder: Path) -> None:

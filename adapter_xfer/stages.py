@@ -10,8 +10,10 @@ identity, checked on load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from adapter_xfer.data import load_raw_text, load_split, local_path, raw_text_pa
 from adapter_xfer.errors import UserError
 from adapter_xfer.formats import get_format
 from adapter_xfer.fusion import Entry, with_regularization
-from adapter_xfer.io_utils import atomic_dir, atomic_write_json, stable_hash
+from adapter_xfer.io_utils import atomic_dir, atomic_write_json, file_lock, stable_hash
 from adapter_xfer.lang_adapters import train_language_adapter
 from adapter_xfer.methods import Method, activate, adapter_name, split_top
 from adapter_xfer.mixtures import MixturePlan
@@ -95,8 +97,13 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
     settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
     text = data_fingerprint([raw_text_path(lang, ctx.data_dir) if ctx.data_dir else None])
     folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings, "bf16": ctx.bf16, "text": text})
-    if (folder / "stage.json").is_file():
-        return folder
+    return build_once(folder, lambda: _train_lang_stage(ctx, lang, config, folder))
+
+
+def _train_lang_stage(ctx: Context, lang: str, config: LangAdapterConfig, folder: Path) -> Path | None:
+    """Train language adapter `lang_<lang>` and save its stage into `folder` (None: no raw text)."""
+    name = adapter_name("lang", lang)
+    settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
     try:
         lines = load_raw_text(lang, ctx.data_dir, config.max_lines)
     except UserError:
@@ -122,6 +129,20 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
         shutil.rmtree(ctx.cache_dir / "work" / folder.name, ignore_errors=True)  # the stage is complete
     _wait()
     return folder
+
+
+def build_once(folder: Path, build: Callable[[], Path | None]) -> Path | None:
+    """`folder` when its stage is complete, else what `build()` returns.
+
+    Runs that share a cache build a stage they both need once: the builder holds a file lock, and a
+    run that waited finds the stage complete. The processes of one (multi-process) run build
+    together, so only the main process takes the lock and the others wait for it at a barrier.
+    """
+    if (folder / "stage.json").is_file():
+        return folder
+    with file_lock(folder) if is_main_process() else contextlib.nullcontext():
+        _wait()  # the run's other processes go on once the main process holds the lock
+        return folder if (folder / "stage.json").is_file() else build()
 
 
 class StageInterrupted(Exception):
@@ -284,8 +305,18 @@ def ensure_intermediate(ctx: Context, method: Method, tasks: tuple[Task, ...], s
                **({"mixture": asdict(mixture), "tasks": [t.name for t in tasks]} if mixed else {})}  # fmt: skip
     label = "_".join(t.name for t in tasks)
     folder = stage_dir(ctx, "intermediate", f"{label}-{method.name}", payload)
-    if (folder / "stage.json").is_file():
-        return folder
+    build = lambda: _train_intermediate_stage(ctx, method, tasks, schedule, adapter, lang_folders,  # noqa: E731
+                                              pretrained, init_from, mixture, folder)  # fmt: skip
+    return build_once(folder, build)
+
+
+def _train_intermediate_stage(ctx: Context, method: Method, tasks: tuple[Task, ...], schedule: TrainConfig,
+                              adapter: AdapterConfig, lang_folders: dict[str, Path | None],
+                              pretrained: dict[str, str], init_from: Path | None, mixture: MixturePlan | None,
+                              folder: Path) -> Path:  # fmt: skip
+    """Train an intermediate stage (one task, or a mixture) and save it into `folder`."""
+    mixed = len(tasks) > 1 or (mixture is not None and mixture.mlm_rate > 0)
+    label = "_".join(t.name for t in tasks)
     work = ctx.cache_dir / "work" / folder.name
     record: dict[str, Any] = {"kind": "intermediate", "task": label, "method": method.name}
     if mixed:

@@ -299,7 +299,8 @@ def fit(
         if order[0] != epoch:
             order = (epoch, batch_order(lengths, schedule.batch_size, seed, epoch, groups, group_weights, world))
         torch.manual_seed(seed * 1_000_003 + state["step"] * world + rank)  # dropout, masking: f(seed, step, rank)
-        indices = order[1][within * world + rank]
+        # Fewer batches in an epoch than processes (tiny data) is the one case that wraps around.
+        indices = order[1][(within * world + rank) % len(order[1])]
         batch = collate([features[i] for i in indices])
         with accelerator.autocast():
             loss = wrapped(**{k: v.to(accelerator.device) for k, v in batch.items()})

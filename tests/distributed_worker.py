@@ -30,10 +30,11 @@ def main(method: str, out: str) -> None:
         model = prepared(load_model(checkpoint), "adapter")
         features, collate, loss = two_task_mixture(model, tokenizer)
         result = fit(model, features, collate, schedule, seed=5, loss_fn=loss, group_weights=[0.5, 0.5])
-    else:
+    else:  # "<method>-one-batch": fewer batches than processes (tiny data): they wrap around
+        method, _, size = method.partition("-")
         model = prepared(load_model(checkpoint), method)
         fmt = get_format("pair_classification")
-        features = fmt.preprocess(records(), tokenizer, TASK, 32)
+        features = fmt.preprocess(records()[:3] if size else records(), tokenizer, TASK, 32)
         loss = with_regularization(default_loss) if method == "fusion" else default_loss
         result = fit(model, features, lambda f: fmt.collate(f, tokenizer), schedule, seed=5, loss_fn=loss)
     from adapter_xfer.train import process_state

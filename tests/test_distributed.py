@@ -26,7 +26,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("method", [*ADAPTERS_METHODS, "mixture"])
+@pytest.mark.parametrize("method", [*ADAPTERS_METHODS, "mixture", "adapter-one-batch"])
 def test_two_processes_end_with_identical_parameters(method, tiny_checkpoint, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
