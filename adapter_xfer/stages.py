@@ -97,13 +97,14 @@ def ensure_lang_adapter(ctx: Context, lang: str, config: LangAdapterConfig) -> P
     settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
     text = data_fingerprint([raw_text_path(lang, ctx.data_dir) if ctx.data_dir else None])
     folder = stage_dir(ctx, "lang", name, {"lang_adapters": settings, "bf16": ctx.bf16, "text": text})
-    return build_once(folder, lambda: _train_lang_stage(ctx, lang, config, folder))
+    return build_once(folder, lambda: _train_lang_stage(ctx, lang, config, settings, folder))
 
 
-def _train_lang_stage(ctx: Context, lang: str, config: LangAdapterConfig, folder: Path) -> Path | None:
-    """Train language adapter `lang_<lang>` and save its stage into `folder` (None: no raw text)."""
+def _train_lang_stage(ctx: Context, lang: str, config: LangAdapterConfig, settings: dict,
+                      folder: Path) -> Path | None:  # fmt: skip
+    """Train language adapter `lang_<lang>` and save its stage into `folder` (None: no raw text);
+    `settings` are the recorded ones, the stage key's."""
     name = adapter_name("lang", lang)
-    settings = {k: v for k, v in asdict(config).items() if k != "pretrained"}
     try:
         lines = load_raw_text(lang, ctx.data_dir, config.max_lines)
     except UserError:
@@ -306,7 +307,8 @@ def ensure_intermediate(ctx: Context, method: Method, tasks: tuple[Task, ...], s
     label = "_".join(t.name for t in tasks)
     folder = stage_dir(ctx, "intermediate", f"{label}-{method.name}", payload)
     build = lambda: _train_intermediate_stage(ctx, method, tasks, schedule, adapter, lang_folders,  # noqa: E731
-                                              pretrained, init_from, mixture, folder)  # fmt: skip
+                                              pretrained, init_from, (mixture or MixturePlan()) if mixed else None,
+                                              folder)  # fmt: skip
     return build_once(folder, build)
 
 
@@ -314,9 +316,9 @@ def _train_intermediate_stage(ctx: Context, method: Method, tasks: tuple[Task, .
                               adapter: AdapterConfig, lang_folders: dict[str, Path | None],
                               pretrained: dict[str, str], init_from: Path | None, mixture: MixturePlan | None,
                               folder: Path) -> Path:  # fmt: skip
-    """Train an intermediate stage (one task, or a mixture) and save it into `folder`."""
-    mixed = len(tasks) > 1 or (mixture is not None and mixture.mlm_rate > 0)
-    label = "_".join(t.name for t in tasks)
+    """Train an intermediate stage and save it into `folder`: a mixture when `mixture` is given (joint
+    tasks, masked LM mixed in), else the plain one-task stage."""
+    mixed, label = mixture is not None, "_".join(t.name for t in tasks)
     work = ctx.cache_dir / "work" / folder.name
     record: dict[str, Any] = {"kind": "intermediate", "task": label, "method": method.name}
     if mixed:
@@ -325,7 +327,7 @@ def _train_intermediate_stage(ctx: Context, method: Method, tasks: tuple[Task, .
         model, names, heads, result, weights = train_mixture(
             ctx, method, tasks, schedule, adapter, mixture, lang_folders, pretrained, init_from, work, folder.name
         )
-        record |= {"tasks": [t.name for t in tasks], "mixture": asdict(mixture or MixturePlan()), "weights": weights}
+        record |= {"tasks": [t.name for t in tasks], "mixture": asdict(mixture), "weights": weights}
     else:
         model, names, result = train_task(ctx, method, tasks[0], tasks[0], schedule, adapter, lang_folders,
                                           pretrained, init_from, work, folder.name)  # fmt: skip

@@ -91,7 +91,8 @@ def evaluate_languages(model, method, task: Task, names: tuple, languages: list[
     name, below = split_top(tuple(names))
     fused = any(isinstance(entry, tuple) for entry in names)
     # Retrieval reads no head; a peft model has a static one.
-    head = adapter_name("task", task.name) if adapter_name("task", task.name) in getattr(model, "heads", {}) else None
+    head = adapter_name("task", task.name)
+    head = head if head in getattr(model, "heads", {}) else None
     per_language: dict[str, dict[str, Any]] = {}
     attention: dict[str, dict] = {}
     notes: list[str] = []

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,24 +37,24 @@ FAST = ["train.max_steps=4", "train.batch_size=8", "train.eval_steps=2", "train.
         "eval.languages=en,de", "eval.split=test", "eval.max_examples=24"]  # fmt: skip
 
 
+def train(root: Path, name: str, experiment: str, data_dir) -> Path:
+    """Train `experiment` (YAML text) on tiny into `root/name`, with the cache shared by this module."""
+    (root / f"{name}.yaml").write_text(experiment)
+    args = ["method=adapter", f"data_dir={data_dir}", f"output_dir={root / name}", f"cache_dir={root / 'cache'}"]
+    assert main(["train", str(root / f"{name}.yaml"), *args, *FAST]) == 0
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def run_dir(demo_data, tmp_path_factory):
     """A tiny PAWS-X adapter run (language adapters en, de) evaluated on 24 test pairs per language."""
-    root = tmp_path_factory.mktemp("compose_run")
-    (root / "exp.yaml").write_text("task: pawsx\n")
-    args = ["method=adapter", f"data_dir={demo_data}", f"output_dir={root / 'run'}", f"cache_dir={root / 'cache'}"]
-    assert main(["train", str(root / "exp.yaml"), *args, *FAST]) == 0
-    return root / "run"
+    return train(tmp_path_factory.mktemp("compose_run"), "run", "task: pawsx\n", demo_data)
 
 
 @pytest.fixture(scope="module")
 def stack_run(run_dir, demo_data):
     """A tiny `adapter.chain=stack` run, Stack(lang, task_mnli, task_pawsx), reusing run_dir's language adapters."""
-    root = run_dir.parent
-    (root / "stack.yaml").write_text("task: pawsx\nintermediate: [mnli]\nadapter:\n  chain: stack\n")
-    args = ["method=adapter", f"data_dir={demo_data}", f"output_dir={root / 'stack'}", f"cache_dir={root / 'cache'}"]
-    assert main(["train", str(root / "stack.yaml"), *args, *FAST]) == 0
-    return root / "stack"
+    return train(run_dir.parent, "stack", "task: pawsx\nintermediate: [mnli]\nadapter:\n  chain: stack\n", demo_data)
 
 
 @pytest.fixture(scope="module")
